@@ -193,16 +193,18 @@ def _background(k: np.ndarray, checkerboard: bool) -> tuple:
 
 def _lms_lr(p: np.ndarray, bg: tuple) -> tuple:
     """Cube-rooted LMS and toe lightness of RGBA rows ``p`` (n, 4) over ``bg``."""
-    r = p[:, 0].astype(np.float64)
-    g = p[:, 1].astype(np.float64)
-    b = p[:, 2].astype(np.float64)
-    a = p[:, 3].astype(np.float64)
-    ia = 255 - a
-    # for a == 255 this is exactly r, and _lin_lut(r) == _LIN[r]: pixelmatch's
-    # opaque fast path and its transparent path agree, so one formula serves both.
-    lr = _lin_lut((r * a + bg[0] * ia) / 255)
-    lg = _lin_lut((g * a + bg[1] * ia) / 255)
-    lb = _lin_lut((b * a + bg[2] * ia) / 255)
+    if (p[:, 3] == 255).all():
+        # pixelmatch's opaque fast path: blending is a no-op and
+        # _lin_lut(v) == _LIN[v] exactly for whole v, so index directly
+        lr, lg, lb = _LIN[p[:, 0]], _LIN[p[:, 1]], _LIN[p[:, 2]]
+    else:
+        # for a == 255 the blend returns exactly the channel value, so the
+        # transparent formula is also right for the opaque pixels of the block
+        a = p[:, 3].astype(np.float64)
+        ia = 255 - a
+        lr = _lin_lut((p[:, 0] * a + bg[0] * ia) / 255)
+        lg = _lin_lut((p[:, 1] * a + bg[1] * ia) / 255)
+        lb = _lin_lut((p[:, 2] * a + bg[2] * ia) / 255)
     lc = _cbrt_lut(0.4122214708 * lr + 0.5363325363 * lg + 0.0514459929 * lb)
     mc = _cbrt_lut(0.2119034982 * lr + 0.6806995451 * lg + 0.1073969566 * lb)
     sc = _cbrt_lut(0.0883024619 * lr + 0.2817188376 * lg + 0.6299787005 * lb)
@@ -262,46 +264,54 @@ def _many_siblings(
 def _brightness_delta(c: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Compute ``brightnessDelta`` between centres ``c`` and neighbours ``n``.
 
-    ``c`` and ``n`` are int64 RGBA arrays broadcasting to (8, m, 4).
-    Transparent pairs are composited over mid-grey 128; if that cancels the
-    luma exactly while alpha differs, half the alpha difference is used.
+    ``c`` (1, m, 4) and ``n`` (8, m, 4) are int32 RGBA arrays; the result is
+    (8, m) float64. Transparent pairs are composited over mid-grey 128; if
+    that cancels the luma exactly while alpha differs, half the alpha
+    difference is used.
     """
     d = c - n
-    dr, dg, db, dalpha = d[..., 0], d[..., 1], d[..., 2], d[..., 3]
-    opaque = (c[..., 3] == 255) & (n[..., 3] == 255)
-    opaque = np.broadcast_to(opaque, dr.shape)
-    y_opaque = dr * _YR + dg * _YG + db * _YB
-    pre = c[..., :3] * c[..., 3:4] - n[..., :3] * n[..., 3:4] - 128 * d[..., 3:4]
-    pre = pre / 255
-    y_tr = pre[..., 0] * _YR + pre[..., 1] * _YG + pre[..., 2] * _YB
-    y_tr = np.where((y_tr == 0) & (dalpha != 0), dalpha / 2, y_tr)
-    # identical RGBA gives 0 on both branches (0 * w sums to +0.0)
-    return np.where(opaque, y_opaque, y_tr)
+    # opaque formula everywhere; identical RGBA gives +0.0 as in pixelmatch
+    y = d[..., 0] * _YR + d[..., 1] * _YG + d[..., 2] * _YB
+    transparent = (c[..., 3] < 255) | (n[..., 3] < 255)
+    if transparent.any():
+        j = np.nonzero(transparent)
+        cc = np.broadcast_to(c, n.shape)[j]  # (t, 4)
+        nn = n[j]
+        da = cc[:, 3] - nn[:, 3]
+        pre = cc[:, :3] * cc[:, 3:4] - nn[:, :3] * nn[:, 3:4] - 128 * da[:, None]
+        pre = pre / 255
+        yt = pre[:, 0] * _YR + pre[:, 1] * _YG + pre[:, 2] * _YB
+        y[j] = np.where((yt == 0) & (da != 0), da / 2, yt)
+    return y
 
 
 def _antialiased(
-    img: np.ndarray,
+    img32: np.ndarray,
     a32: np.ndarray,
     b32: np.ndarray,
     ys: np.ndarray,
     xs: np.ndarray,
 ) -> np.ndarray:
-    """Evaluate pixelmatch's ``antialiased(img, x, y, ...)`` for many pixels."""
+    """Evaluate pixelmatch's ``antialiased(img, x, y, ...)`` for many pixels.
+
+    ``img32`` is the image under test viewed as one uint32 per RGBA pixel.
+    """
     h, w = a32.shape
     ny, nx, valid = _neighbour_coords(ys, xs, h, w)
-    centre = img[ys, xs].astype(np.int64)[None, :, :]  # (1, m, 4)
-    neigh = img[ny, nx].astype(np.int64)  # (8, m, 4)
+    m = ys.size
+    centre = img32[ys, xs].view(np.uint8).reshape(1, m, 4).astype(np.int32)
+    neigh = img32[ny, nx].view(np.uint8).reshape(8, m, 4).astype(np.int32)
     delta = _brightness_delta(centre, neigh)
-    delta = np.where(valid, delta, 0.0)  # 0 is neutral for min/max below
+    delta[~valid] = 0.0  # 0 is neutral for min/max below
     zeroes = ((delta == 0) & valid).sum(axis=0) + _border(ys, xs, h, w)
     # first occurrence in visiting order wins ties, like the strict `<` in JS
     imin = np.argmin(delta, axis=0)
     imax = np.argmax(delta, axis=0)
-    cols = np.arange(ys.size)
+    cols = np.arange(m)
     dmin = delta[imin, cols]
     dmax = delta[imax, cols]
     cand = (zeroes <= 2) & (dmin < 0) & (dmax > 0)
-    out = np.zeros(ys.size, dtype=bool)
+    out = np.zeros(m, dtype=bool)
     if not cand.any():
         return out
     idx = np.flatnonzero(cand)
@@ -420,10 +430,10 @@ def pixel_delta(
     for start in range(0, cand.size, _BLOCK // 8):
         idx = cand[start : start + _BLOCK // 8]
         ys, xs = np.divmod(idx, w)
-        is_aa = _antialiased(a4, a32, b32, ys, xs)
+        is_aa = _antialiased(a32, a32, b32, ys, xs)
         rest = ~is_aa
         if rest.any():
-            is_aa[rest] = _antialiased(b4, b32, a32, ys[rest], xs[rest])
+            is_aa[rest] = _antialiased(b32, b32, a32, ys[rest], xs[rest])
         aflat[idx] = is_aa
 
     diff = over if include_aa else over & ~aa
