@@ -1,8 +1,9 @@
 """Per-pixel perceptual colour delta with anti-aliasing detection (``pixel_delta``).
 
 A vectorised numpy re-implementation of the pixel test of mapbox/pixelmatch in
-its OKLab generation (the version whose test suite expects 154 mismatches for
-fixtures 1a/1b at threshold 0.05):
+its OKLab generation (mapbox/pixelmatch PR #169, "Use OKLab HyAB perceptual
+color difference"; its test suite expects 154 mismatches for fixtures 1a/1b at
+threshold 0.05, where the older YIQ releases expect 143):
 
 * colour delta: HyAB distance ``|ΔLr| + sqrt(Δa² + Δb²)`` in OKLab, with
   Ottosson's toe-corrected lightness ``Lr``; black↔white is 1.0, so the
