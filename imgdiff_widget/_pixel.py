@@ -133,9 +133,7 @@ def _as_rgba(img: object, name: str) -> np.ndarray:
             "convert it first, e.g. with np.asarray(PIL_image.convert('RGBA'))"
         )
     if img.ndim != 3 or img.shape[2] not in (3, 4):
-        raise ImageShapeError(
-            f"{name} must have shape (H, W, 3) or (H, W, 4), got {img.shape}"
-        )
+        raise ImageShapeError(f"{name} must have shape (H, W, 3) or (H, W, 4), got {img.shape}")
     if img.shape[0] == 0 or img.shape[1] == 0:
         raise ImageShapeError(f"{name} is empty (shape {img.shape})")
     if img.shape[2] == 3:
@@ -419,9 +417,7 @@ def pixel_delta(
     dflat, oflat, kflat = delta.ravel(), over.ravel(), darker.ravel()
     for start in range(0, changed.size, _BLOCK):
         idx = changed[start : start + _BLOCK]
-        dist, is_over, is_darker = _hyab(
-            af[idx], bf[idx], 4 * idx, threshold, checkerboard
-        )
+        dist, is_over, is_darker = _hyab(af[idx], bf[idx], 4 * idx, threshold, checkerboard)
         dflat[idx] = np.minimum(dist, 1.0)
         oflat[idx] = is_over
         kflat[idx] = is_over & is_darker

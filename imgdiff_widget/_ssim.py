@@ -130,6 +130,9 @@ class _Plan:
             self.radius = win_size // 2
             self.weights = None
             self.identity = win_size == 1  # scipy skips size-1 axes
+        self.box_levels = [1]
+        while not gaussian and 2 * self.box_levels[-1] <= win_size:
+            self.box_levels.append(2 * self.box_levels[-1])
 
         # Interior (used for the mean): spatial axes cropped by pad.
         self.interior = tuple(slice(pad, n - pad) for n in a.shape[1:n_spatial])
@@ -144,9 +147,13 @@ class _Plan:
             "x": np.empty((n, *rest), f32),
             "y": np.empty((n, *rest), f32),
             "p": np.empty((n, *rest), f32),
+            "x64": np.empty((n, *rest), np.float64),
             "acc": np.empty((h, *rest), np.float64),
             "tmp": np.empty((h, *rest), np.float64),
         }
+        # Box sums of 2, 4, 8, ... rows (uniform window, see _filter).
+        for level in self.box_levels[1:]:
+            bufs[f"s{level}"] = np.empty((n - level + 1, *rest), np.float64)
         for name in ("ux", "uy", "uxx", "uyy", "uxy", "t1", "t2"):
             bufs[name] = np.empty((h, *rest), f32)
         return bufs
@@ -159,28 +166,40 @@ class _Plan:
         if self.identity:
             np.copyto(dst, src[r : r + h])
             return
+        n = h + 2 * r
         acc = bufs["acc"][:h]
-        # Axis 0: float64 sum of the taps, rounded once to float32.
+        # Axis 0: exact float64 taps on a float64 copy (one conversion pass,
+        # then same-dtype passes), rounded once to float32 like scipy does.
+        x64 = bufs["x64"][:n]
+        np.copyto(x64, src)
         if self.gaussian:
             w = self.weights
             tmp = bufs["tmp"][:h]
-            np.multiply(src[r : r + h], w[r], out=acc, dtype=np.float64)
+            np.multiply(x64[r : r + h], w[r], out=acc)
             for j in range(1, r + 1):
-                np.add(
-                    src[r + j : r + j + h],
-                    src[r - j : r - j + h],
-                    out=tmp,
-                    dtype=np.float64,
-                )
+                np.add(x64[r + j : r + j + h], x64[r - j : r - j + h], out=tmp)
                 np.multiply(tmp, w[r + j], out=tmp)
                 np.add(acc, tmp, out=acc)
             np.copyto(dst, acc, casting="same_kind")
         else:
-            size = self.win_size
-            np.add(src[0:h], src[1 : h + 1], out=acc, dtype=np.float64)
-            for k in range(2, size):
-                np.add(acc, src[k : k + h], out=acc)
-            np.divide(acc, size, out=dst, casting="same_kind")
+            # Window sum from power-of-two partial sums: s[L][i] is the sum of
+            # rows i .. i+L-1; win = sum of its binary digits (7 = 4 + 2 + 1).
+            sums = {1: x64}
+            for level in self.box_levels[1:]:
+                prev = level // 2
+                cur = bufs[f"s{level}"][: n - level + 1]
+                np.add(sums[prev][:-prev], sums[prev][prev:], out=cur)
+                sums[level] = cur
+            offset = 0
+            terms = []
+            for level in reversed(self.box_levels):
+                if self.win_size & level:
+                    terms.append(sums[level][offset : offset + h])
+                    offset += level
+            np.add(terms[0], terms[1], out=acc)
+            for term in terms[2:]:
+                np.add(acc, term, out=acc)
+            np.divide(acc, self.win_size, out=dst, casting="same_kind")
         # Remaining spatial axes: the scipy calls scikit-image makes, in place.
         for axis in range(1, self.n_spatial):
             if self.gaussian:
@@ -193,9 +212,7 @@ class _Plan:
                     truncate=_TRUNCATE,
                 )
             else:
-                uniform_filter1d(
-                    dst, self.win_size, axis=axis, output=dst, mode="reflect"
-                )
+                uniform_filter1d(dst, self.win_size, axis=axis, output=dst, mode="reflect")
 
     # -- one strip ---------------------------------------------------------
 
@@ -312,8 +329,7 @@ def _default_data_range(a: np.ndarray, b: np.ndarray) -> float:
         )
     if a.dtype != b.dtype:
         warnings.warn(
-            "Inputs have mismatched dtypes. Setting data_range based on a.dtype "
-            f"({a.dtype}).",
+            f"Inputs have mismatched dtypes. Setting data_range based on a.dtype ({a.dtype}).",
             stacklevel=3,
         )
     if a.dtype.kind == "b":
@@ -442,9 +458,7 @@ def ssim_map(
             f"{'besides the channel axis' if channel_axis is not None else ''}. "
             "Pass images with at least one spatial axis."
         )
-    spatial_shape = (
-        a.shape if channel_axis is None else np.delete(a.shape, channel_axis)
-    )
+    spatial_shape = a.shape if channel_axis is None else np.delete(a.shape, channel_axis)
 
     # -- scalar parameters (scikit-image's checks, clearer messages) --------
     K1 = _check_number("K1", K1)

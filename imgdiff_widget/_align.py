@@ -1,0 +1,292 @@
+"""Geometry: bringing B into A's frame (size policy) and registering it onto A."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage import transform as sktransform
+from skimage.color import rgb2gray
+from skimage.feature import ORB, match_descriptors
+from skimage.measure import ransac
+from skimage.registration import phase_cross_correlation
+
+from ._errors import ImageDiffError, SizeMismatchError
+
+__all__ = [
+    "ALIGN_METHODS",
+    "SIZE_POLICIES",
+    "Frame",
+    "Registration",
+    "fit_frame",
+    "register",
+]
+
+SIZE_POLICIES = ("auto", "error", "crop", "pad", "resize")
+ALIGN_METHODS = ("auto", "none", "translation", "homography")
+
+# "auto" accepts a size difference this small as a re-cropped copy of the same
+# scene: at most this fraction of a side, or _AUTO_SIZE_PIXELS, whichever is larger.
+_AUTO_SIZE_FRACTION = 0.02
+_AUTO_SIZE_PIXELS = 8
+# Translation is estimated on a copy at most this many pixels on its long side.
+_REGISTRATION_SIDE = 1024
+# "auto" applies a shift only when it lowers the mismatch by this fraction.
+_AUTO_MIN_GAIN = 0.1
+# ...and only when it is at least this long (smaller shifts are interpolation noise).
+_AUTO_MIN_SHIFT = 0.25
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A and B in one common frame.
+
+    Attributes
+    ----------
+    a, b : ndarray of float32, shape (H, W, 3)
+        The two images in the common frame.
+    valid : ndarray of bool, shape (H, W)
+        Pixels where both images have content.
+    extra : ndarray of bool, shape (H, W)
+        Pixels present in only one image that count as a difference
+        (size policy "pad"); empty otherwise.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    valid: np.ndarray
+    extra: np.ndarray
+
+
+@dataclass(frozen=True)
+class Registration:
+    """B registered onto A.
+
+    Attributes
+    ----------
+    b : ndarray of float32, shape (H, W, 3)
+        B resampled into A's frame.
+    valid : ndarray of bool, shape (H, W)
+        Pixels where the registered B has content (the common overlap).
+    method : str
+        The method actually applied: "none", "translation" or "homography".
+    shift : tuple of float
+        (rows, cols) that B was moved by; (0, 0) for none.
+    matrix : ndarray, shape (3, 3)
+        The homogeneous transform mapping A's (col, row) coordinates onto B's.
+    """
+
+    b: np.ndarray
+    valid: np.ndarray
+    method: str
+    shift: tuple[float, float]
+    matrix: np.ndarray
+
+
+def fit_frame(a: np.ndarray, b: np.ndarray, policy: str = "auto") -> Frame:
+    """Bring two images into one frame according to a size policy.
+
+    Parameters
+    ----------
+    a, b : ndarray, shape (H, W, 3)
+        Loaded images.
+    policy : {"auto", "error", "crop", "pad", "resize"}
+        What to do when the sizes differ. "error" refuses; "crop" compares the
+        top-left common area; "pad" compares the common area and reports the
+        rows and columns only one image has as a difference of their own;
+        "resize" resamples B to A's size; "auto" treats a difference of a few
+        pixels (re-cropped copy) as "pad into A's frame" with the padding left
+        out of the comparison, and refuses larger differences.
+
+    Returns
+    -------
+    Frame
+    """
+    (ha, wa), (hb, wb) = a.shape[:2], b.shape[:2]
+    if (ha, wa) == (hb, wb):
+        full = np.ones((ha, wa), bool)
+        return Frame(a, b, full, ~full)
+    if policy == "auto" and _is_small_difference((ha, wa), (hb, wb)):
+        b_in_a, present = _place(b, (ha, wa))
+        return Frame(a, b_in_a, present, np.zeros((ha, wa), bool))
+    if policy in ("auto", "error"):
+        raise SizeMismatchError(
+            f"the images differ in size: A is {wa}x{ha} and B is {wb}x{hb} (width x "
+            "height). Choose size_mismatch='crop' (compare the common area), 'pad' "
+            "(report the extra area as a difference) or 'resize' (scale B to A)."
+        )
+    if policy == "crop":
+        h, w = min(ha, hb), min(wa, wb)
+        full = np.ones((h, w), bool)
+        return Frame(a[:h, :w], b[:h, :w], full, ~full)
+    if policy == "pad":
+        shape = (max(ha, hb), max(wa, wb))
+        a_pad, a_present = _place(a, shape)
+        b_pad, b_present = _place(b, shape)
+        both = a_present & b_present
+        return Frame(a_pad, b_pad, both, a_present ^ b_present)
+    if policy == "resize":
+        resized = sktransform.resize(b, (ha, wa), order=1, anti_aliasing=True)
+        full = np.ones((ha, wa), bool)
+        return Frame(a, resized.astype(np.float32), full, ~full)
+    raise ImageDiffError(f"unknown size policy {policy!r}; use one of {SIZE_POLICIES}.")
+
+
+def _is_small_difference(shape_a, shape_b) -> bool:
+    return all(
+        abs(sa - sb) <= max(_AUTO_SIZE_PIXELS, _AUTO_SIZE_FRACTION * max(sa, sb))
+        for sa, sb in zip(shape_a, shape_b, strict=True)
+    )
+
+
+def _place(image: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Put `image` at the top-left of a white canvas of `shape`, cropping any excess."""
+    canvas = np.ones((*shape, 3), np.float32)
+    present = np.zeros(shape, bool)
+    h, w = min(shape[0], image.shape[0]), min(shape[1], image.shape[1])
+    canvas[:h, :w] = image[:h, :w]
+    present[:h, :w] = True
+    return canvas, present
+
+
+def register(
+    a: np.ndarray, b: np.ndarray, valid: np.ndarray, method: str = "auto"
+) -> Registration:
+    """Register B onto A.
+
+    Parameters
+    ----------
+    a, b : ndarray of float32, shape (H, W, 3)
+        Images in a common frame.
+    valid : ndarray of bool, shape (H, W)
+        Where B has content.
+    method : {"auto", "none", "translation", "homography"}
+        "translation" estimates a sub-pixel shift by phase correlation;
+        "auto" does the same but applies the shift only when it is at least a
+        quarter pixel and clearly lowers the mismatch; "homography" matches ORB
+        features and fits a projective transform with RANSAC (photos taken
+        twice by hand).
+
+    Returns
+    -------
+    Registration
+    """
+    if method == "none":
+        return _identity(b, valid)
+    if method in ("auto", "translation"):
+        shift = _estimate_shift(a, b, valid)
+        if method == "auto" and not _shift_helps(a, b, valid, shift):
+            return _identity(b, valid)
+        return _apply_shift(b, valid, shift)
+    if method == "homography":
+        return _homography(a, b, valid)
+    raise ImageDiffError(f"unknown alignment {method!r}; use one of {ALIGN_METHODS}.")
+
+
+def _identity(b: np.ndarray, valid: np.ndarray) -> Registration:
+    return Registration(b, valid, "none", (0.0, 0.0), np.eye(3))
+
+
+def _downscale_factor(shape: tuple[int, ...]) -> int:
+    return max(1, int(np.ceil(max(shape[:2]) / _REGISTRATION_SIDE)))
+
+
+def _small_gray(image: np.ndarray, factor: int) -> np.ndarray:
+    gray = rgb2gray(image).astype(np.float32)
+    if factor == 1:
+        return gray
+    return sktransform.downscale_local_mean(gray, (factor, factor)).astype(np.float32)
+
+
+def _estimate_shift(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
+    factor = _downscale_factor(a.shape)
+    ga, gb = _small_gray(a, factor), _small_gray(b, factor)
+    small_valid = (
+        _small_gray(np.repeat(valid[..., None], 3, -1).astype(np.float32), factor) > 0.999
+    )
+    if small_valid.all():
+        shift, _, _ = phase_cross_correlation(ga, gb, upsample_factor=20, normalization=None)
+    else:
+        shift = phase_cross_correlation(
+            ga, gb, reference_mask=np.ones_like(small_valid), moving_mask=small_valid
+        )[0]
+    shift = np.asarray(shift, float) * factor
+    if factor > 1:
+        # Refine at full resolution on a central window, after the coarse shift.
+        shift = shift + _refine_shift(a, b, shift)
+    return float(shift[0]), float(shift[1])
+
+
+def _refine_shift(a: np.ndarray, b: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+    h, w = a.shape[:2]
+    side = min(_REGISTRATION_SIDE, h, w)
+    r0, c0 = (h - side) // 2, (w - side) // 2
+    window = (slice(r0, r0 + side), slice(c0, c0 + side))
+    ga = rgb2gray(a[window]).astype(np.float32)
+    moved = ndi.shift(rgb2gray(b).astype(np.float32), coarse, order=1, mode="nearest")[window]
+    fine, _, _ = phase_cross_correlation(ga, moved, upsample_factor=20, normalization=None)
+    return np.clip(np.asarray(fine, float), -1.0, 1.0)
+
+
+def _shift_helps(a: np.ndarray, b: np.ndarray, valid: np.ndarray, shift) -> bool:
+    if np.hypot(*shift) < _AUTO_MIN_SHIFT:
+        return False
+    factor = _downscale_factor(a.shape)
+    ga, gb = _small_gray(a, factor), _small_gray(b, factor)
+    small_shift = (shift[0] / factor, shift[1] / factor)
+    moved = ndi.shift(gb, small_shift, order=1, mode="nearest")
+    margin = int(np.ceil(max(abs(s) for s in small_shift))) + 1
+    inner = (slice(margin, -margin or None), slice(margin, -margin or None))
+    before = np.mean(np.abs(ga[inner] - gb[inner]))
+    after = np.mean(np.abs(ga[inner] - moved[inner]))
+    return after < (1 - _AUTO_MIN_GAIN) * before
+
+
+def _apply_shift(b: np.ndarray, valid: np.ndarray, shift) -> Registration:
+    dy, dx = shift
+    moved = ndi.shift(b, (dy, dx, 0), order=1, mode="nearest")
+    moved_valid = ndi.shift(valid.astype(np.float32), (dy, dx), order=1, cval=0.0) > 0.999
+    matrix = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy], [0.0, 0.0, 1.0]])
+    return Registration(moved.astype(np.float32), moved_valid, "translation", (dy, dx), matrix)
+
+
+def _homography(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Registration:
+    factor = _downscale_factor(a.shape)
+    ga, gb = _small_gray(a, factor), _small_gray(b, factor)
+    keypoints, descriptors = [], []
+    for gray in (ga, gb):
+        orb = ORB(n_keypoints=1000, fast_threshold=0.05)
+        try:
+            orb.detect_and_extract(gray)
+        except RuntimeError:
+            orb.keypoints = np.empty((0, 2))
+        if len(orb.keypoints) < 8:
+            raise ImageDiffError(
+                "alignment 'homography' found too few features to match (the images "
+                "are too small or too flat); use align='translation' or 'none'."
+            )
+        keypoints.append(orb.keypoints * factor)
+        descriptors.append(orb.descriptors)
+    matches = match_descriptors(descriptors[0], descriptors[1], cross_check=True)
+    src = keypoints[0][matches[:, 0]][:, ::-1]  # (col, row) in A
+    dst = keypoints[1][matches[:, 1]][:, ::-1]  # (col, row) in B
+    model, inliers = (None, None)
+    if len(matches) >= 8:
+        model, inliers = ransac(
+            (src, dst),
+            sktransform.ProjectiveTransform,
+            min_samples=4,
+            residual_threshold=2.0 * factor,
+            max_trials=2000,
+            rng=0,
+        )
+    if model is None or inliers is None or inliers.sum() < 8:
+        raise ImageDiffError(
+            "alignment 'homography' could not find a consistent transform between the "
+            "images; check that they show the same scene, or use align='translation'."
+        )
+    warped = sktransform.warp(b, model, order=1, mode="edge", preserve_range=True)
+    warped_valid = sktransform.warp(valid.astype(np.float32), model, order=1, cval=0.0) > 0.999
+    shift = (float(model.params[1, 2]), float(model.params[0, 2]))
+    return Registration(warped.astype(np.float32), warped_valid, "homography", shift, model.params)

@@ -1,0 +1,187 @@
+"""The ``imgdiff-widget`` command.
+
+``imgdiff-widget A B -o DIR`` compares two images and writes overlay_a.png,
+overlay_b.png, mask.png and regions.json; ``imgdiff-widget demo -o DIR`` does
+the same on the bundled sample pair. Expected failures print one line on
+stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from importlib import resources
+from pathlib import Path
+
+from ._errors import ImageDiffError
+from ._params import DiffParams
+from ._pipeline import compare
+
+__all__ = ["main"]
+
+PROG = "imgdiff-widget"
+EXIT_ERROR = 2
+_HELP = {
+    "metric": "how pixels are scored: combined = SSIM structure + CIEDE2000 colour",
+    "threshold": "score above which a pixel differs, in (0, 1], or 'auto' (above the noise floor)",
+    "min_area": "smallest region kept, in pixels, or 'auto' (scales with the image)",
+    "align": "registration of B onto A",
+    "size_mismatch": "what to do when the sizes differ",
+    "win_size": "SSIM window side (odd)",
+    "smoothing": "Gaussian sigma in pixels before scoring (suppresses JPEG noise)",
+    "morphology": "radius of the speckle-removing opening/closing, in pixels",
+    "fill_holes": "fill holes inside regions",
+    "padding": "grow each mark by this many pixels",
+    "ignore": "a rectangle never marked, ROW0,COL0,ROW1,COL1 (repeatable)",
+    "color": "colour of the marks (any matplotlib colour: red, '#00ff00', C1)",
+    "alpha": "opacity of the fill, 0 to 1",
+    "style": "fill, outline, boxes, heatmap, or a combination like fill+boxes",
+}
+
+
+def _auto_or(kind):
+    def parse(text: str):
+        if text == "auto":
+            return "auto"
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected 'auto' or a {kind.__name__}, got {text!r}"
+            ) from None
+
+    return parse
+
+
+def _rectangle(text: str) -> tuple[int, int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(
+            f"expected ROW0,COL0,ROW1,COL1 (4 integers), got {text!r}"
+        )
+    return values  # type: ignore[return-value]
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_param_options(parser: argparse.ArgumentParser) -> None:
+    from ._align import ALIGN_METHODS, SIZE_POLICIES
+    from ._metrics import METRICS
+
+    choices = {
+        "metric": tuple(METRICS),
+        "align": ALIGN_METHODS,
+        "size_mismatch": SIZE_POLICIES,
+    }
+    types = {
+        "threshold": _auto_or(float),
+        "min_area": _auto_or(int),
+        "win_size": int,
+        "smoothing": float,
+        "morphology": int,
+        "padding": int,
+        "alpha": float,
+        "fill_holes": _bool,
+    }
+    group = parser.add_argument_group("comparison parameters (see DiffParams)")
+    for f in fields(DiffParams):
+        option = "--" + f.name.replace("_", "-")
+        if f.name == "ignore":
+            group.add_argument(
+                option,
+                type=_rectangle,
+                action="append",
+                metavar="R0,C0,R1,C1",
+                help=_HELP[f.name] + " (default: none)",
+            )
+            continue
+        group.add_argument(
+            option,
+            type=types.get(f.name, str),
+            choices=choices.get(f.name),
+            default=f.default,
+            help=_HELP[f.name] + " (default: %(default)s)",
+        )
+
+
+def _build_parser(demo: bool) -> argparse.ArgumentParser:
+    if demo:
+        parser = argparse.ArgumentParser(
+            prog=f"{PROG} demo",
+            description="Compare the bundled sample pair (coffee photo with six edits, JPEG).",
+        )
+    else:
+        parser = argparse.ArgumentParser(
+            prog=PROG,
+            description=(
+                "Mark where two images of the same scene differ. Writes overlay_a.png, "
+                "overlay_b.png (both images with the differences highlighted), mask.png "
+                "(the differences only) and regions.json into the output directory. "
+                f"Also: '{PROG} demo -o DIR' runs on the bundled sample pair."
+            ),
+        )
+        parser.add_argument("image_a", help="first image (the reference)")
+        parser.add_argument("image_b", help="second image, registered onto the first")
+    parser.add_argument(
+        "-o", "--output", required=True, help="output directory (created if missing)"
+    )
+    _add_param_options(parser)
+    return parser
+
+
+def sample_paths() -> tuple[Path, Path]:
+    """Paths of the bundled sample pair."""
+    data = resources.files("imgdiff_widget") / "data"
+    return Path(str(data / "coffee_a.jpg")), Path(str(data / "coffee_b.jpg"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "batch":
+        from ._batch import main as batch_main
+
+        return batch_main(args_list[1:])
+    demo = bool(args_list) and args_list[0] == "demo"
+    parser = _build_parser(demo)
+    args = parser.parse_args(args_list[1:] if demo else args_list)
+    image_a, image_b = sample_paths() if demo else (args.image_a, args.image_b)
+    values = {f.name: getattr(args, f.name) for f in fields(DiffParams)}
+    try:
+        result = compare(image_a, image_b, **values)
+        written = result.save(args.output)
+    except ImageDiffError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    shift = result.shift
+    print(
+        f"{len(result.regions)} region(s) differ ({result.n_diff_pixels} px, "
+        f"{100 * result.diff_fraction:.2f} %); threshold {result.threshold:.3f}"
+        + (
+            f"; B shifted by ({shift[0]:+.1f}, {shift[1]:+.1f}) px"
+            if result.alignment != "none"
+            else ""
+        )
+    )
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

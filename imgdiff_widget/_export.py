@@ -1,0 +1,99 @@
+"""Writing results: atomically, and never over an input image."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from ._errors import ImageDiffError
+
+if TYPE_CHECKING:
+    from ._pipeline import DiffResult
+
+__all__ = ["OUTPUT_FILES", "atomic_write", "write_result"]
+
+OUTPUT_FILES = ("overlay_a.png", "overlay_b.png", "mask.png", "regions.json")
+
+
+def atomic_write(path: Path, data: bytes, protected: Iterable[Path | None] = ()) -> None:
+    """Write `data` to `path` through a temporary file and a rename.
+
+    A reader never sees a half-written file, and an interrupted write leaves
+    the old file (if any) in place.
+
+    Raises
+    ------
+    ImageDiffError
+        If `path` is one of the `protected` files (an input image).
+    """
+    for source in protected:
+        if source is not None and _same_file(path, source):
+            raise ImageDiffError(
+                f"refusing to write {path}: it is one of the input images. Choose "
+                "another output directory."
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode a uint8 array (H x W or H x W x 3) as PNG."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_result(result: DiffResult, directory: Path) -> dict[str, Path]:
+    """Write a result's four files into `directory`; see :meth:`DiffResult.save`."""
+    if directory.exists() and not directory.is_dir():
+        raise ImageDiffError(
+            f"output {directory} exists and is not a directory; choose a directory."
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageDiffError(
+            f"cannot create output directory {directory}: {exc.strerror}."
+        ) from None
+    payloads = {
+        "overlay_a.png": png_bytes(result.overlay_a),
+        "overlay_b.png": png_bytes(result.overlay_b),
+        "mask.png": png_bytes(result.mask_image),
+        "regions.json": json.dumps(result.summary(), indent=2).encode(),
+    }
+    written = {}
+    for name, data in payloads.items():
+        path = directory / name
+        try:
+            atomic_write(path, data, protected=result.sources)
+        except PermissionError as exc:
+            raise ImageDiffError(
+                f"cannot write {path}: {exc.strerror}; check permissions."
+            ) from None
+        written[name] = path
+    return written

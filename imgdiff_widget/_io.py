@@ -1,0 +1,221 @@
+"""Loading images from paths, bytes, PIL images and arrays.
+
+Every loader returns a read-only float32 array of shape (H, W, 3) in [0, 1]:
+the image as a viewer shows it. Transparent images are composited over white,
+as browsers and image viewers show them, so two files that encode the same
+visible picture with different hidden colour under alpha = 0 compare equal.
+"""
+
+from __future__ import annotations
+
+import io as _stdio
+import os
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ._errors import ImageLoadError, ImageShapeError, ImageValueError
+
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageSource", "load_image"]
+
+#: Largest image, in pixels, that :func:`load_image` decodes by default. A guard
+#: against decompression bombs that still admits 37 MP full-page screenshots.
+DEFAULT_MAX_PIXELS = 250_000_000
+
+ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
+
+# Float input may overshoot [0, 1] by rounding; more than this is a real error.
+_FLOAT_TOLERANCE = 1e-3
+# Pillow's own bomb check reads a module global; we swap it under a lock.
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    name: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Load an image as a read-only float32 RGB array in [0, 1].
+
+    Parameters
+    ----------
+    source : str, path-like, bytes, PIL.Image.Image or ndarray
+        A file path, the encoded bytes of an image file, a PIL image, or an
+        array of shape (H, W), (H, W, 1), (H, W, 2) (grey + alpha), (H, W, 3) or
+        (H, W, 4) with dtype bool, uint8, uint16 or float (values in [0, 1]).
+    name : str, optional
+        What to call the input in error messages (defaults to the path, or to
+        the kind of object).
+    max_pixels : int or None, optional
+        Refuse images with more pixels than this (decompression-bomb guard).
+        None disables the check.
+
+    Returns
+    -------
+    image : ndarray of float32, shape (H, W, 3)
+        The image as displayed: EXIF orientation applied, palette expanded,
+        alpha composited over white. Marked read-only; the caller's object is
+        never modified.
+
+    Raises
+    ------
+    ImageLoadError
+        The file is missing, a directory, empty, truncated or not an image,
+        or the image exceeds `max_pixels`.
+    ImageShapeError
+        An array is empty, has more than 3 dimensions or more than 4 channels,
+        or an unsupported dtype.
+    ImageValueError
+        An array holds NaN or infinite values, or floats outside [0, 1].
+    """
+    if isinstance(source, np.ndarray):
+        label = name or "array input"
+        image = _from_array(source, label)
+    elif isinstance(source, Image.Image):
+        label = name or "PIL image input"
+        image = _from_pil(source, label, max_pixels)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        label = name or "bytes input"
+        data = bytes(source)
+        if not data:
+            raise ImageLoadError(f"{label} is empty (0 bytes): pass the bytes of an image file.")
+        image = _open_and_convert(_stdio.BytesIO(data), label, max_pixels)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        label = name or str(path)
+        _check_file(path, label)
+        with open(path, "rb") as fh:
+            image = _open_and_convert(fh, label, max_pixels)
+    else:
+        raise ImageLoadError(
+            f"cannot load {name or 'input'} of type {type(source).__name__}: pass a file "
+            "path, the bytes of an image file, a PIL image or a NumPy array."
+        )
+    image.flags.writeable = False
+    return image
+
+
+def _check_file(path: Path, label: str) -> None:
+    if not path.exists():
+        raise ImageLoadError(f"{label}: no such file; check the path.")
+    if path.is_dir():
+        raise ImageLoadError(f"{label} is a directory; pass an image file inside it.")
+    if path.stat().st_size == 0:
+        raise ImageLoadError(f"{label} is empty (0 bytes); it is not an image file.")
+
+
+def _open_and_convert(fh, label: str, max_pixels: int | None) -> np.ndarray:
+    with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved_limit = Image.MAX_IMAGE_PIXELS
+        # Our own limit replaces Pillow's; it is checked below before decoding.
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            pil = Image.open(fh)
+        except UnidentifiedImageError:
+            raise ImageLoadError(
+                f"{label} is not an image file Pillow can read (PNG, JPEG, TIFF, BMP, "
+                "WebP, GIF, ...); check that it is the file you meant."
+            ) from None
+        except OSError as exc:
+            raise ImageLoadError(f"{label} could not be read: {exc}.") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved_limit
+    return _from_pil(pil, label, max_pixels)
+
+
+def _from_pil(pil: Image.Image, label: str, max_pixels: int | None) -> np.ndarray:
+    width, height = pil.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageLoadError(
+            f"{label} is {width}x{height} = {width * height:,} pixels, more than the "
+            f"limit of {max_pixels:,} (a guard against decompression bombs); raise "
+            "max_pixels if you trust this file."
+        )
+    try:
+        pil.load()
+        # Phones store the camera orientation in EXIF; show it as a viewer does.
+        pil = ImageOps.exif_transpose(pil)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(
+            f"{label} could not be decoded ({exc}); the file is probably truncated "
+            "or corrupt: export it again."
+        ) from None
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit (or 32-bit integer) grey: keep the precision Pillow's 8-bit
+        # conversion would throw away.
+        arr = np.asarray(pil)
+        maximum = 65535.0 if arr.max(initial=0) <= 65535 else float(np.iinfo(np.int32).max)
+        return _gray_to_rgb(np.clip(arr, 0, None).astype(np.float32) / np.float32(maximum))
+    if pil.mode == "F":
+        return _from_array(np.asarray(pil), label)
+    has_alpha = "A" in pil.getbands() or "transparency" in pil.info
+    arr = np.asarray(pil.convert("RGBA" if has_alpha else "RGB"))
+    return _from_array(arr, label)
+
+
+def _from_array(arr: np.ndarray, label: str) -> np.ndarray:
+    if arr.size == 0:
+        raise ImageShapeError(
+            f"{label} is empty (shape {arr.shape}); pass an image with at least one pixel."
+        )
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3):
+        raise ImageShapeError(
+            f"{label} has shape {arr.shape} ({arr.ndim}-D); an image is (H, W) or "
+            "(H, W, C) with C = 1 to 4. Pass one image, not a stack."
+        )
+    if arr.ndim == 3 and arr.shape[-1] > 4:
+        raise ImageShapeError(
+            f"{label} has {arr.shape[-1]} channels (shape {arr.shape}); images have 1 "
+            "(grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) channels, last axis."
+        )
+    values = _to_unit_float(arr, label)
+    if values.ndim == 2:
+        return _gray_to_rgb(values)
+    channels = values.shape[-1]
+    if channels == 2:
+        gray, alpha = values[..., 0], values[..., 1]
+        return _gray_to_rgb(gray * alpha + (1.0 - alpha))
+    if channels == 4:
+        rgb, alpha = values[..., :3], values[..., 3:]
+        return np.ascontiguousarray(rgb * alpha + (1.0 - alpha), dtype=np.float32)
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def _to_unit_float(arr: np.ndarray, label: str) -> np.ndarray:
+    """Return a new float32 array in [0, 1]; never a view of the input."""
+    kind = arr.dtype.kind
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float32)
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / np.float32(255)
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / np.float32(65535)
+    if kind == "f":
+        if not np.isfinite(arr).all():
+            raise ImageValueError(
+                f"{label} contains NaN or infinite values; replace them (e.g. "
+                "np.nan_to_num) before comparing."
+            )
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < -_FLOAT_TOLERANCE or hi > 1 + _FLOAT_TOLERANCE:
+            raise ImageValueError(
+                f"{label} is a float image with values in [{lo:g}, {hi:g}]; float images "
+                "must lie in [0, 1]. Divide by the maximum (e.g. a / 255) or pass uint8."
+            )
+        return np.clip(arr, 0.0, 1.0, dtype=np.float32, casting="unsafe")
+    raise ImageShapeError(
+        f"{label} has dtype {arr.dtype}, which is not supported; pass bool, uint8, "
+        "uint16 or float (in [0, 1]), e.g. with skimage.util.img_as_ubyte."
+    )
+
+
+def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+    gray = gray.astype(np.float32, copy=False)
+    return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=-1))

@@ -1,0 +1,405 @@
+"""The staged pipeline behind :func:`compare`.
+
+Data flows one way: frame -> register -> score -> noise -> threshold ->
+cleanup -> regions -> render. Each stage is a pure function of the previous
+stage's output and of the parameters it reads; a stage is recomputed only when
+one of its parameters, or an earlier stage, changed. Moving the threshold
+therefore never recomputes SSIM, and changing the colour never recomputes the
+mask.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._align import fit_frame, register
+from ._errors import ImageShapeError
+from ._io import DEFAULT_MAX_PIXELS, ImageSource, load_image
+from ._mask import (
+    auto_min_area,
+    clean_mask,
+    combine_components,
+    estimate_noise,
+    ignore_mask,
+    threshold_mask,
+)
+from ._metrics import components_for, difference_components, match_exposure
+from ._params import DiffParams
+from ._regions import Region, find_regions
+from ._render import mask_image, parse_color, parse_style, render_overlay, to_uint8
+
+__all__ = ["DiffPipeline", "DiffResult", "compare"]
+
+
+@dataclass(frozen=True, eq=False)
+class DiffResult:
+    """The outcome of one comparison.
+
+    Attributes
+    ----------
+    mask : ndarray of bool, shape (H, W)
+        True where the images differ.
+    score_map : ndarray of float32, shape (H, W)
+        Per-pixel difference, 0 = same ... 1 = most different.
+    score : float
+        One number for the pair: the mean of `score_map` over the compared area.
+    regions : list of Region
+        Connected differences, in reading order.
+    overlay_a, overlay_b : ndarray of uint8, shape (H, W, 3)
+        A and B (registered onto A) with the differences highlighted.
+    mask_image : ndarray of uint8, shape (H, W)
+        The differences only: 255 where the images differ, 0 elsewhere.
+    timings : dict of str -> float
+        Seconds spent in each stage that ran for this result; stages reused
+        from the cache are absent.
+    params : DiffParams
+        The parameters used.
+    threshold : float
+        The cut applied to `score_map` (the chosen one when "auto").
+    noise : dict of str -> float
+        Per-component noise cut the automatic threshold derived.
+    shift : tuple of float
+        (rows, cols) that B was moved by to register it onto A.
+    alignment : str
+        The registration applied: "none", "translation" or "homography".
+    compared : ndarray of bool, shape (H, W)
+        Pixels that were compared (in both images, not ignored).
+    min_area : int
+        The minimum region area applied (the chosen one when "auto").
+    """
+
+    mask: np.ndarray
+    score_map: np.ndarray
+    score: float
+    regions: list[Region]
+    overlay_a: np.ndarray
+    overlay_b: np.ndarray
+    mask_image: np.ndarray
+    timings: dict[str, float]
+    params: DiffParams
+    threshold: float
+    noise: dict[str, float]
+    shift: tuple[float, float]
+    alignment: str
+    compared: np.ndarray
+    min_area: int
+    sources: tuple[Path | None, Path | None] = field(default=(None, None), repr=False)
+
+    @property
+    def n_diff_pixels(self) -> int:
+        """Number of pixels marked as different."""
+        return int(np.count_nonzero(self.mask))
+
+    @property
+    def diff_fraction(self) -> float:
+        """Marked pixels as a fraction of the image (0 to 1)."""
+        return self.n_diff_pixels / self.mask.size
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description: regions, score, what auto chose, timings."""
+        return {
+            "image_size": {"height": self.mask.shape[0], "width": self.mask.shape[1]},
+            "n_regions": len(self.regions),
+            "regions": [r.to_dict() for r in self.regions],
+            "score": self.score,
+            "threshold": self.threshold,
+            "noise": self.noise,
+            "min_area": self.min_area,
+            "shift": list(self.shift),
+            "alignment": self.alignment,
+            "n_diff_pixels": self.n_diff_pixels,
+            "diff_percent": 100.0 * self.diff_fraction,
+            "params": self.params.to_dict(),
+            "timings": self.timings,
+        }
+
+    def save(self, directory: str | Path) -> dict[str, Path]:
+        """Write overlay_a.png, overlay_b.png, mask.png and regions.json.
+
+        Files are written atomically (a temporary file, then a rename) and
+        never over one of the input images.
+
+        Parameters
+        ----------
+        directory : str or Path
+            Created if missing.
+
+        Returns
+        -------
+        dict of str -> Path
+            The written files by name.
+        """
+        from ._export import write_result
+
+        return write_result(self, Path(directory))
+
+
+StageFn = Callable[[Any, DiffParams, "DiffPipeline"], Any]
+
+
+@dataclass(frozen=True)
+class _Stage:
+    name: str
+    reads: tuple[str, ...]
+    run: StageFn
+
+
+def _frame(_, p: DiffParams, pipe: DiffPipeline):
+    return fit_frame(pipe.image_a, pipe.image_b, p.size_mismatch)
+
+
+def _register(frame, p: DiffParams, _pipe):
+    reg = register(frame.a, frame.b, frame.valid, p.align)
+    return {
+        "frame": frame,
+        "registration": reg,
+        # Scoring sees B with A's exposure; the overlays show B as it is.
+        "b_matched": match_exposure(frame.a, reg.b, reg.valid),
+        "base_a": to_uint8(frame.a),
+        "base_b": to_uint8(reg.b),
+    }
+
+
+def _score(registered, p: DiffParams, _pipe):
+    a = registered["frame"].a
+    names = components_for(p.metric)
+    if "structure" in names and min(a.shape[:2]) < 3:
+        raise ImageShapeError(
+            f"the images are {a.shape[1]}x{a.shape[0]} px, too small for SSIM (3x3 at "
+            "least); use metric='absdiff' or 'color'."
+        )
+    components = difference_components(
+        a, registered["b_matched"], names, win_size=p.win_size, smoothing=p.smoothing
+    )
+    return {"registered": registered, "components": components}
+
+
+def _noise(scored, p: DiffParams, _pipe):
+    registered = scored["registered"]
+    reg = registered["registration"]
+    ignored = ignore_mask(p.ignore, reg.valid.shape)
+    compared = reg.valid & ~ignored
+    levels = estimate_noise(scored["components"], compared)
+    score_map = combine_components(scored["components"], levels)
+    score_map[~compared] = 0.0
+    return {
+        "registered": registered,
+        "levels": levels,
+        "score_map": score_map,
+        "compared": compared,
+        "auto_threshold": levels[next(iter(scored["components"]))],
+    }
+
+
+def _threshold(noise, p: DiffParams, _pipe):
+    threshold = noise["auto_threshold"] if p.threshold == "auto" else float(p.threshold)
+    raw = threshold_mask(noise["score_map"], threshold, noise["compared"])
+    return {"noise": noise, "threshold": threshold, "raw": raw}
+
+
+def _cleanup(thresholded, p: DiffParams, _pipe):
+    raw = thresholded["raw"]
+    min_area = auto_min_area(raw.shape) if p.min_area == "auto" else int(p.min_area)
+    mask = clean_mask(
+        raw,
+        min_area=min_area,
+        morphology_radius=p.morphology,
+        fill_holes=p.fill_holes,
+        padding=p.padding,
+    )
+    frame = thresholded["noise"]["registered"]["frame"]
+    if frame.extra.any():
+        mask |= frame.extra  # area only one image has (size_mismatch="pad")
+    return {"thresholded": thresholded, "mask": mask, "min_area": min_area}
+
+
+def _regions(cleaned, _p: DiffParams, _pipe):
+    noise = cleaned["thresholded"]["noise"]
+    return {
+        "cleaned": cleaned,
+        "regions": find_regions(cleaned["mask"], noise["score_map"]),
+    }
+
+
+def _render(found, p: DiffParams, _pipe):
+    cleaned = found["cleaned"]
+    noise = cleaned["thresholded"]["noise"]
+    registered = noise["registered"]
+    mask = cleaned["mask"]
+    excluded = ~noise["compared"] & ~mask
+    style = parse_style(p.style)
+    color = parse_color(p.color)
+    common = {
+        "color": color,
+        "alpha": float(p.alpha),
+        "style": style,
+        "excluded": excluded,
+        "score": noise["score_map"],
+        "threshold": cleaned["thresholded"]["threshold"],
+    }
+    return {
+        "overlay_a": render_overlay(registered["base_a"], mask, found["regions"], **common),
+        "overlay_b": render_overlay(registered["base_b"], mask, found["regions"], **common),
+        "mask_image": mask_image(mask),
+    }
+
+
+_STAGES: tuple[_Stage, ...] = (
+    _Stage("frame", ("size_mismatch",), _frame),
+    _Stage("register", ("align",), _register),
+    _Stage("score", ("metric", "win_size", "smoothing"), _score),
+    _Stage("noise", ("ignore",), _noise),
+    _Stage("threshold", ("threshold",), _threshold),
+    _Stage("cleanup", ("min_area", "morphology", "fill_holes", "padding"), _cleanup),
+    _Stage("regions", (), _regions),
+    _Stage("render", ("color", "alpha", "style"), _render),
+)
+
+#: Stage names in order, and the parameters each reads.
+STAGE_PARAMS: dict[str, tuple[str, ...]] = {s.name: s.reads for s in _STAGES}
+
+
+class DiffPipeline:
+    """Two loaded images and a cache of every stage's last output.
+
+    Parameters
+    ----------
+    a, b : path, bytes, PIL image or ndarray
+        The images to compare (see :func:`load_image`).
+    max_pixels : int or None, optional
+        Decompression-bomb limit passed to :func:`load_image`.
+
+    Examples
+    --------
+    >>> pipe = DiffPipeline(a, b)                       # doctest: +SKIP
+    >>> result = pipe.run(DiffParams())                 # doctest: +SKIP
+    >>> result = pipe.run(result.params.replace(threshold=0.3))  # no SSIM rerun
+    """
+
+    def __init__(
+        self,
+        a: ImageSource,
+        b: ImageSource,
+        *,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        start = time.perf_counter()
+        self.image_a = load_image(a, name=_label(a, "A"), max_pixels=max_pixels)
+        self.image_b = load_image(b, name=_label(b, "B"), max_pixels=max_pixels)
+        self.sources = (_path_of(a), _path_of(b))
+        self._load_seconds = time.perf_counter() - start
+        self._cache: dict[str, tuple[tuple, Any]] = {}
+
+    def run(self, params: DiffParams | None = None) -> DiffResult:
+        """Run (or reuse) every stage for `params` and return the result."""
+        params = params if params is not None else DiffParams()
+        timings: dict[str, float] = {}
+        if self._load_seconds is not None:
+            timings["load"] = self._load_seconds
+            self._load_seconds = None
+        key: tuple = ()
+        output: Any = None
+        for stage in _STAGES:
+            key = (key, params.value_key(stage.reads))
+            cached = self._cache.get(stage.name)
+            if cached is not None and cached[0] == key:
+                output = cached[1]
+                continue
+            start = time.perf_counter()
+            output = stage.run(output, params, self)
+            timings[stage.name] = time.perf_counter() - start
+            self._cache[stage.name] = (key, output)
+        return self._result(params, timings)
+
+    def _result(self, params: DiffParams, timings: dict[str, float]) -> DiffResult:
+        rendered = self._cache["render"][1]
+        found = self._cache["regions"][1]
+        cleaned = found["cleaned"]
+        thresholded = cleaned["thresholded"]
+        noise = thresholded["noise"]
+        reg = noise["registered"]["registration"]
+        compared = noise["compared"]
+        score_map = noise["score_map"]
+        score = float(score_map[compared].mean()) if compared.any() else 0.0
+        return DiffResult(
+            mask=cleaned["mask"],
+            score_map=score_map,
+            score=score,
+            regions=found["regions"],
+            overlay_a=rendered["overlay_a"],
+            overlay_b=rendered["overlay_b"],
+            mask_image=rendered["mask_image"],
+            timings=timings,
+            params=params,
+            threshold=float(thresholded["threshold"]),
+            noise=dict(noise["levels"]),
+            shift=tuple(float(s) for s in reg.shift),
+            alignment=reg.method,
+            compared=compared,
+            min_area=int(cleaned["min_area"]),
+            sources=self.sources,
+        )
+
+
+def _label(source: Any, which: str) -> str:
+    path = _path_of(source)
+    return f"image {which} ({path})" if path is not None else f"image {which}"
+
+
+def _path_of(source: Any) -> Path | None:
+    import os
+
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source)
+    return None
+
+
+def compare(
+    a: ImageSource,
+    b: ImageSource,
+    params: DiffParams | None = None,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    **kwargs: Any,
+) -> DiffResult:
+    """Find where two images differ.
+
+    Parameters
+    ----------
+    a, b : path, bytes, PIL image or ndarray
+        The two images: grey, RGB or RGBA; uint8, uint16 or float in [0, 1].
+        They are never modified.
+    params : DiffParams, optional
+        All parameters at once; keyword arguments override its fields.
+    max_pixels : int or None, optional
+        Refuse larger images (decompression-bomb guard).
+    **kwargs
+        Any :class:`DiffParams` field, e.g. ``threshold=0.3, color="lime"``.
+
+    Returns
+    -------
+    DiffResult
+
+    Raises
+    ------
+    ImageDiffError
+        For every expected failure (unreadable input, bad parameter, sizes
+        that differ), with a message that says what to do.
+    TypeError
+        For a keyword that is not a parameter.
+
+    Examples
+    --------
+    >>> from imgdiff_widget import compare
+    >>> result = compare("before.jpg", "after.jpg")          # doctest: +SKIP
+    >>> len(result.regions), result.save("out")              # doctest: +SKIP
+    """
+    base = params if params is not None else DiffParams()
+    resolved = base.replace(**kwargs) if kwargs else base
+    return DiffPipeline(a, b, max_pixels=max_pixels).run(resolved)
