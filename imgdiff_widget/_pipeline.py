@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,9 @@ class DiffResult:
     regions : list of Region
         Connected differences, in reading order.
     overlay_a, overlay_b : ndarray of uint8, shape (H, W, 3)
-        A and B (registered onto A) with the differences highlighted.
+        A and B (registered onto A) with the differences highlighted. Drawn
+        at full resolution on first access (the widget draws its own
+        screen-sized copies and never pays for these).
     mask_image : ndarray of uint8, shape (H, W)
         The differences only: 255 where the images differ, 0 elsewhere.
     timings : dict of str -> float
@@ -78,9 +81,7 @@ class DiffResult:
     score_map: np.ndarray
     score: float
     regions: list[Region]
-    overlay_a: np.ndarray
-    overlay_b: np.ndarray
-    mask_image: np.ndarray
+    _overlays: _Overlays = field(repr=False)
     timings: dict[str, float]
     params: DiffParams
     threshold: float
@@ -90,6 +91,21 @@ class DiffResult:
     compared: np.ndarray
     min_area: int
     sources: tuple[Path | None, Path | None] = field(default=(None, None), repr=False)
+
+    @property
+    def overlay_a(self) -> np.ndarray:
+        """A with the differences highlighted (uint8, H x W x 3)."""
+        return self._overlays.overlay_a
+
+    @property
+    def overlay_b(self) -> np.ndarray:
+        """B, registered onto A, with the differences highlighted (uint8, H x W x 3)."""
+        return self._overlays.overlay_b
+
+    @property
+    def mask_image(self) -> np.ndarray:
+        """The differences only: 255 where the images differ, else 0 (uint8, H x W)."""
+        return self._overlays.mask_image
 
     @property
     def n_diff_pixels(self) -> int:
@@ -227,27 +243,39 @@ def _regions(cleaned, _p: DiffParams, _pipe):
     }
 
 
+class _Overlays:
+    """The full-resolution drawings of one result, each made on first access."""
+
+    def __init__(self, found, p: DiffParams) -> None:
+        cleaned = found["cleaned"]
+        noise = cleaned["thresholded"]["noise"]
+        self._bases = (noise["registered"]["base_a"], noise["registered"]["base_b"])
+        self._mask = cleaned["mask"]
+        self._regions = found["regions"]
+        self._style = {
+            "color": parse_color(p.color),
+            "alpha": float(p.alpha),
+            "style": parse_style(p.style),
+            "excluded": ~noise["compared"] & ~self._mask,
+            "score": noise["score_map"],
+            "threshold": cleaned["thresholded"]["threshold"],
+        }
+
+    @cached_property
+    def overlay_a(self) -> np.ndarray:
+        return render_overlay(self._bases[0], self._mask, self._regions, **self._style)
+
+    @cached_property
+    def overlay_b(self) -> np.ndarray:
+        return render_overlay(self._bases[1], self._mask, self._regions, **self._style)
+
+    @cached_property
+    def mask_image(self) -> np.ndarray:
+        return mask_image(self._mask)
+
+
 def _render(found, p: DiffParams, _pipe):
-    cleaned = found["cleaned"]
-    noise = cleaned["thresholded"]["noise"]
-    registered = noise["registered"]
-    mask = cleaned["mask"]
-    excluded = ~noise["compared"] & ~mask
-    style = parse_style(p.style)
-    color = parse_color(p.color)
-    common = {
-        "color": color,
-        "alpha": float(p.alpha),
-        "style": style,
-        "excluded": excluded,
-        "score": noise["score_map"],
-        "threshold": cleaned["thresholded"]["threshold"],
-    }
-    return {
-        "overlay_a": render_overlay(registered["base_a"], mask, found["regions"], **common),
-        "overlay_b": render_overlay(registered["base_b"], mask, found["regions"], **common),
-        "mask_image": mask_image(mask),
-    }
+    return _Overlays(found, p)
 
 
 _STAGES: tuple[_Stage, ...] = (
@@ -318,7 +346,7 @@ class DiffPipeline:
         return self._result(params, timings)
 
     def _result(self, params: DiffParams, timings: dict[str, float]) -> DiffResult:
-        rendered = self._cache["render"][1]
+        overlays = self._cache["render"][1]
         found = self._cache["regions"][1]
         cleaned = found["cleaned"]
         thresholded = cleaned["thresholded"]
@@ -332,9 +360,7 @@ class DiffPipeline:
             score_map=score_map,
             score=score,
             regions=found["regions"],
-            overlay_a=rendered["overlay_a"],
-            overlay_b=rendered["overlay_b"],
-            mask_image=rendered["mask_image"],
+            _overlays=overlays,
             timings=timings,
             params=params,
             threshold=float(thresholded["threshold"]),
