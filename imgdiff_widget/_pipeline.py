@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import ndimage as ndi
+from skimage.segmentation import expand_labels
 
 from ._align import fit_frame, register
 from ._errors import ImageShapeError
@@ -28,6 +30,7 @@ from ._mask import (
     combine_components,
     estimate_noise,
     ignore_mask,
+    refine_to_support,
     threshold_mask,
 )
 from ._metrics import components_for, difference_components, match_exposure
@@ -221,26 +224,26 @@ def _threshold(noise, p: DiffParams, _pipe):
 
 def _cleanup(thresholded, p: DiffParams, _pipe):
     raw = thresholded["raw"]
+    registered = thresholded["noise"]["registered"]
     min_area = auto_min_area(raw.shape) if p.min_area == "auto" else int(p.min_area)
-    mask = clean_mask(
-        raw,
-        min_area=min_area,
-        morphology_radius=p.morphology,
-        fill_holes=p.fill_holes,
-        padding=p.padding,
+    objects = clean_mask(
+        raw, min_area=min_area, morphology_radius=p.morphology, fill_holes=p.fill_holes, padding=0
     )
-    frame = thresholded["noise"]["registered"]["frame"]
-    if frame.extra.any():
-        mask |= frame.extra  # area only one image has (size_mismatch="pad")
-    return {"thresholded": thresholded, "mask": mask, "min_area": min_area}
+    labels, count = ndi.label(objects, structure=np.ones((3, 3), bool))
+    labels = refine_to_support(labels, registered["frame"].a, registered["b_matched"])
+    if p.padding:
+        labels = expand_labels(labels, distance=p.padding)
+    extra = registered["frame"].extra
+    if extra.any():
+        # The area only one image has (size_mismatch="pad") is a region of its own.
+        extra_labels, _ = ndi.label(extra & (labels == 0))
+        labels = np.where(extra_labels > 0, extra_labels + count, labels)
+    return {"thresholded": thresholded, "labels": labels, "mask": labels > 0, "min_area": min_area}
 
 
 def _regions(cleaned, _p: DiffParams, _pipe):
     noise = cleaned["thresholded"]["noise"]
-    return {
-        "cleaned": cleaned,
-        "regions": find_regions(cleaned["mask"], noise["score_map"]),
-    }
+    return {"cleaned": cleaned, "regions": find_regions(cleaned["labels"], noise["score_map"])}
 
 
 class _Overlays:

@@ -43,11 +43,13 @@ class Region:
 
 
 def find_regions(mask: np.ndarray, score: np.ndarray) -> list[Region]:
-    """Label 8-connected components of `mask` and describe each one.
+    """Describe each region of a mask or label image.
 
     Parameters
     ----------
-    mask : ndarray of bool, shape (H, W)
+    mask : ndarray of bool or int, shape (H, W)
+        A bool mask (its 8-connected components are the regions) or a label
+        image (each positive label is one region, connected or not).
     score : ndarray of float32, shape (H, W)
 
     Returns
@@ -55,17 +57,22 @@ def find_regions(mask: np.ndarray, score: np.ndarray) -> list[Region]:
     list of Region
         In reading order of their top-left corner; labels follow that order.
     """
-    labels, count = ndi.label(mask, structure=np.ones((3, 3), bool))
-    if count == 0:
-        return []
-    index = np.arange(1, count + 1)
+    if mask.dtype == bool:
+        labels, _ = ndi.label(mask, structure=np.ones((3, 3), bool))
+    else:
+        labels = mask
     slices = ndi.find_objects(labels)
-    areas = ndi.sum_labels(mask, labels, index)
+    index = np.array([i + 1 for i, box in enumerate(slices) if box is not None])
+    if index.size == 0:
+        return []
+    present = labels > 0
+    areas = ndi.sum_labels(present, labels, index)
     peaks = ndi.maximum(score, labels, index)
     means = ndi.mean(score, labels, index)
-    centroids = ndi.center_of_mass(mask, labels, index)
+    centroids = ndi.center_of_mass(present, labels, index)
     found = []
-    for i, box in enumerate(slices):
+    for i, label in enumerate(index):
+        box = slices[label - 1]
         bbox = (box[0].start, box[1].start, box[0].stop, box[1].stop)
         found.append((bbox, int(areas[i]), centroids[i], float(peaks[i]), float(means[i])))
     found.sort(key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3]))
