@@ -1,0 +1,348 @@
+"""Tests of ``load_image``: every kind of source, mode and dtype, and every failure."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgdiff_widget import (
+    ImageDiffError,
+    ImageLoadError,
+    ImageShapeError,
+    ImageValueError,
+    compare,
+    load_image,
+)
+
+
+def _png_bytes(image: Image.Image, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **kwargs)
+    return buffer.getvalue()
+
+
+def _jpeg_bytes(image: Image.Image, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95, **kwargs)
+    return buffer.getvalue()
+
+
+def _check_loaded(image: np.ndarray, shape: tuple[int, int]) -> None:
+    assert image.dtype == np.float32
+    assert image.shape == (*shape, 3)
+    assert not image.flags.writeable
+    assert image.min() >= 0.0
+    assert image.max() <= 1.0
+
+
+@pytest.fixture
+def rgb8() -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
+
+
+# --- sources -----------------------------------------------------------------
+
+
+def test_every_source_kind_gives_the_same_pixels(tmp_path, rgb8):
+    path = tmp_path / "img.png"
+    Image.fromarray(rgb8).save(path)
+    expected = rgb8.astype(np.float32) / 255
+    for source in (path, str(path), path.read_bytes(), Image.fromarray(rgb8), rgb8):
+        loaded = load_image(source)
+        _check_loaded(loaded, rgb8.shape[:2])
+        np.testing.assert_allclose(loaded, expected, atol=1e-6)
+
+
+def test_bytearray_and_memoryview(rgb8):
+    data = _png_bytes(Image.fromarray(rgb8))
+    for source in (bytearray(data), memoryview(data)):
+        np.testing.assert_allclose(load_image(source), rgb8 / 255, atol=1e-6)
+
+
+def test_unsupported_source_type_names_the_type():
+    with pytest.raises(ImageLoadError, match="list"):
+        load_image([[0, 1], [1, 0]])
+    with pytest.raises(ImageLoadError, match="NoneType"):
+        load_image(None)
+
+
+# --- modes -------------------------------------------------------------------
+
+
+def test_gray_is_repeated_into_three_equal_channels():
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    for source in (gray, gray[..., None], Image.fromarray(gray)):
+        loaded = load_image(source)
+        _check_loaded(loaded, (3, 4))
+        for channel in range(3):
+            np.testing.assert_allclose(loaded[..., channel], gray / 255, atol=1e-6)
+
+
+def test_rgba_is_composited_over_white():
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[..., 0] = 200  # red everywhere, hidden under alpha = 0 at [0, 0]
+    rgba[..., 3] = 255
+    rgba[0, 0, 3] = 0  # transparent: white
+    rgba[0, 1, 3] = 128  # half transparent: halfway to white
+    for source in (rgba, Image.fromarray(rgba), _png_bytes(Image.fromarray(rgba))):
+        loaded = load_image(source)
+        np.testing.assert_allclose(loaded[0, 0], [1, 1, 1], atol=1e-6)
+        np.testing.assert_allclose(loaded[1, 2], [200 / 255, 0, 0], atol=1e-6)
+        alpha = 128 / 255
+        expected = np.array([200 / 255, 0, 0]) * alpha + (1 - alpha)
+        np.testing.assert_allclose(loaded[0, 1], expected, atol=1e-5)
+
+
+def test_two_transparent_encodings_load_equal():
+    a = np.zeros((4, 4, 4), np.uint8)
+    b = np.full((4, 4, 4), 77, np.uint8)
+    a[..., 3] = b[..., 3] = 0
+    np.testing.assert_array_equal(load_image(a), load_image(b))
+
+
+def test_la_gray_with_alpha():
+    la = np.zeros((2, 2, 2), np.uint8)
+    la[..., 0] = 100
+    la[..., 1] = 255
+    la[1, 1, 1] = 0
+    pil = Image.fromarray(la)
+    assert pil.mode == "LA"
+    for source in (la, pil, _png_bytes(pil)):
+        loaded = load_image(source)
+        np.testing.assert_allclose(loaded[0, 0], [100 / 255] * 3, atol=1e-6)
+        np.testing.assert_allclose(loaded[1, 1], [1, 1, 1], atol=1e-6)
+
+
+def test_palette_with_transparency(tmp_path):
+    index = np.array([[0, 1], [1, 2]], np.uint8)
+    pil = Image.fromarray(index, mode="P")
+    pil.putpalette([255, 0, 0, 0, 0, 255, 0, 255, 0] + [0] * (256 * 3 - 9))
+    pil.info["transparency"] = 0
+    path = tmp_path / "pal.png"
+    pil.save(path, transparency=0)
+    assert Image.open(path).mode == "P"
+    for source in (path, pil):
+        loaded = load_image(source)
+        np.testing.assert_allclose(loaded[0, 0], [1, 1, 1], atol=1e-6)  # transparent
+        np.testing.assert_allclose(loaded[0, 1], [0, 0, 1], atol=1e-6)
+        np.testing.assert_allclose(loaded[1, 1], [0, 1, 0], atol=1e-6)
+
+
+def test_palette_without_transparency():
+    pil = Image.fromarray(np.array([[0, 1]], np.uint8), mode="P")
+    pil.putpalette([10, 20, 30, 40, 50, 60] + [0] * (256 * 3 - 6))
+    loaded = load_image(_png_bytes(pil))
+    np.testing.assert_allclose(loaded[0, 1], np.array([40, 50, 60]) / 255, atol=1e-6)
+
+
+def test_16_bit_png_keeps_its_precision(tmp_path):
+    values = np.array([[1000, 1001, 1002], [40000, 40001, 65535]], np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode.startswith("I")
+    loaded = load_image(path)
+    _check_loaded(loaded, (2, 3))
+    np.testing.assert_allclose(loaded[..., 0], values / 65535, rtol=0, atol=1e-6)
+    # 8 bits would merge 1000 and 1001; 16 bits keep them apart.
+    assert len(np.unique(loaded[..., 0])) == 6
+
+
+def test_uint16_array_keeps_its_precision():
+    values = np.array([[1000, 1001], [65535, 0]], np.uint16)
+    loaded = load_image(values)
+    np.testing.assert_allclose(loaded[..., 1], values / 65535, atol=1e-7)
+    assert loaded[0, 0, 0] != loaded[0, 1, 0]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_float_arrays(dtype):
+    values = np.linspace(0, 1, 12).reshape(3, 4).astype(dtype)
+    loaded = load_image(values)
+    _check_loaded(loaded, (3, 4))
+    np.testing.assert_allclose(loaded[..., 2], values.astype(np.float64), atol=1e-3)
+
+
+def test_float_rounding_overshoot_is_clipped():
+    values = np.array([[-1e-5, 1.0 + 1e-5]], np.float64)
+    loaded = load_image(values)
+    assert loaded.min() == 0.0
+    assert loaded.max() == 1.0
+
+
+def test_pil_float_mode():
+    pil = Image.fromarray(np.array([[0.0, 0.25], [0.5, 1.0]], np.float32), mode="F")
+    np.testing.assert_allclose(load_image(pil)[..., 0], [[0, 0.25], [0.5, 1]], atol=1e-7)
+
+
+def test_bool_array():
+    mask = np.array([[True, False], [False, True]])
+    loaded = load_image(mask)
+    np.testing.assert_array_equal(loaded[..., 0], mask.astype(np.float32))
+
+
+def test_exif_orientation_is_applied():
+    stored = np.zeros((20, 40, 3), np.uint8)  # H=20, W=40
+    stored[:10, :10] = (255, 0, 0)  # red block at the stored top-left
+    pil = Image.fromarray(stored)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    data = _jpeg_bytes(pil, exif=exif.tobytes())
+    loaded = load_image(data)
+    assert loaded.shape == (40, 20, 3)  # transposed
+    displayed = np.rot90(stored, k=-1) / 255  # 90 degrees clockwise
+    assert np.abs(loaded - displayed).mean() < 0.02
+    # The red block is at the displayed top-right.
+    assert loaded[2:8, -8:-2, 0].min() > 0.9
+    assert loaded[2:8, -8:-2, 1].max() < 0.15
+
+
+# --- the input is never modified, the output is read-only ------------------
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.full((5, 6, 3), 0.5, np.float32),
+        np.full((5, 6), 0.5, np.float64),
+        np.full((5, 6, 4), 128, np.uint8),
+        np.full((5, 6, 3), 1000, np.uint16),
+        np.ones((5, 6), bool),
+    ],
+    ids=["f32rgb", "f64gray", "u8rgba", "u16rgb", "bool"],
+)
+def test_input_array_untouched_and_output_independent(array):
+    before = array.copy()
+    loaded = load_image(array)
+    np.testing.assert_array_equal(array, before)
+    assert array.flags.writeable
+    assert not np.shares_memory(loaded, array)
+    assert not loaded.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        loaded[0, 0, 0] = 0.0
+
+
+def test_pil_input_untouched():
+    pil = Image.fromarray(np.zeros((4, 4, 4), np.uint8))
+    load_image(pil)
+    assert pil.mode == "RGBA"
+    assert pil.size == (4, 4)
+
+
+# --- decompression-bomb limit --------------------------------------------------
+
+
+def test_max_pixels_limit(tmp_path):
+    path = tmp_path / "big.png"
+    Image.fromarray(np.zeros((100, 120), np.uint8)).save(path)
+    saved = Image.MAX_IMAGE_PIXELS
+    for source in (path, path.read_bytes(), Image.open(path)):
+        with pytest.raises(ImageLoadError, match=r"120x100.*12,000.*max_pixels"):
+            load_image(source, max_pixels=11_999)
+    assert load_image(path, max_pixels=12_000).shape == (100, 120, 3)
+    assert load_image(path, max_pixels=None).shape == (100, 120, 3)
+    assert saved == Image.MAX_IMAGE_PIXELS  # Pillow's global limit restored
+    with pytest.raises(ImageLoadError, match="decompression"):
+        compare(path, path, max_pixels=100)
+
+
+# --- failures: each an ImageDiffError naming the input -----------------------
+
+
+def _make_bad_files(tmp_path: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    pil = Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    png, jpg = _png_bytes(pil), _jpeg_bytes(pil)
+    files = {
+        "missing": tmp_path / "missing.png",
+        "directory": tmp_path / "folder.png",
+        "text": tmp_path / "notes.png",
+        "empty": tmp_path / "empty.png",
+        "truncated_png": tmp_path / "half.png",
+        "truncated_jpeg": tmp_path / "half.jpg",
+    }
+    files["directory"].mkdir()
+    files["text"].write_text("these are notes, not pixels\n")
+    files["empty"].write_bytes(b"")
+    files["truncated_png"].write_bytes(png[: len(png) // 2])
+    files["truncated_jpeg"].write_bytes(jpg[: len(jpg) // 2])
+    return files
+
+
+@pytest.mark.parametrize(
+    ("kind", "phrase"),
+    [
+        ("missing", "no such file"),
+        ("directory", "is a directory"),
+        ("text", "not an image"),
+        ("empty", "empty"),
+        ("truncated_png", "truncated"),
+        ("truncated_jpeg", "truncated"),
+    ],
+)
+def test_bad_files(tmp_path, kind, phrase):
+    path = _make_bad_files(tmp_path)[kind]
+    with pytest.raises(ImageLoadError, match=phrase) as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+    with pytest.raises(ImageLoadError, match="custom name"):
+        load_image(path, name="custom name")
+    # Through compare, the message says which of the two inputs is bad.
+    good = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ImageLoadError) as info:
+        compare(good, path)
+    assert "image B" in str(info.value)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [(b"", "empty"), (b"\x89PNG\r\n\x1a\n broken", "not an image|could not"), (b"abc", "not")],
+)
+def test_bad_bytes(data, phrase):
+    with pytest.raises(ImageLoadError, match=phrase) as info:
+        load_image(data)
+    assert "bytes input" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("array", "error", "phrase"),
+    [
+        (np.zeros((0, 5, 3), np.uint8), ImageShapeError, "empty"),
+        (np.zeros((5, 0), np.float32), ImageShapeError, "empty"),
+        (np.zeros(16, np.uint8), ImageShapeError, "1-D"),
+        (np.zeros((2, 4, 4, 3), np.uint8), ImageShapeError, "4-D"),
+        (np.zeros((4, 4, 5), np.uint8), ImageShapeError, "5 channels"),
+        (np.zeros((4, 4, 40), np.float32), ImageShapeError, "40 channels"),
+        (np.zeros((4, 4), np.int32), ImageShapeError, "int32"),
+        (np.zeros((4, 4), np.int64), ImageShapeError, "int64"),
+        (np.zeros((4, 4), np.int8), ImageShapeError, "int8"),
+        (np.zeros((4, 4), complex), ImageShapeError, "complex"),
+        (np.zeros((4, 4), object), ImageShapeError, "object"),
+        (np.full((4, 4), np.nan, np.float32), ImageValueError, "NaN"),
+        (np.array([[0.5, np.inf]]), ImageValueError, "infinite"),
+        (np.array([[0.5, -np.inf]]), ImageValueError, "infinite"),
+        (np.full((4, 4, 3), 200.0), ImageValueError, r"\[0, 1\]"),
+        (np.full((4, 4), -0.5, np.float32), ImageValueError, r"\[0, 1\]"),
+        (np.array([[0.0, 1.01]]), ImageValueError, r"\[0, 1\]"),
+    ],
+    ids=lambda v: getattr(v, "__name__", None) if isinstance(v, type) else None,
+)
+def test_bad_arrays(array, error, phrase):
+    with pytest.raises(error, match=phrase) as info:
+        load_image(array, name="my array")
+    assert isinstance(info.value, ImageDiffError)
+    assert "my array" in str(info.value)
+    with pytest.raises(error) as info:
+        compare(array, np.zeros((4, 4), np.uint8))
+    assert "image A" in str(info.value)
+
+
+def test_error_classes_are_value_errors():
+    for cls in (ImageLoadError, ImageShapeError, ImageValueError):
+        assert issubclass(cls, ImageDiffError)
+        assert issubclass(cls, ValueError)
