@@ -34,6 +34,7 @@ _HELP = {
     "morphology": "radius of the speckle-removing opening/closing, in pixels",
     "fill_holes": "fill holes inside regions",
     "padding": "grow each mark by this many pixels",
+    "ignore_antialiasing": "never mark anti-aliased pixels: true, false or auto (true for pixel)",
     "ignore": "a rectangle never marked, ROW0,COL0,ROW1,COL1 (repeatable)",
     "color": "colour of the marks (any matplotlib colour: red, '#00ff00', C1)",
     "alpha": "opacity of the fill, 0 to 1",
@@ -94,6 +95,7 @@ def _add_param_options(parser: argparse.ArgumentParser) -> None:
         "padding": int,
         "alpha": float,
         "fill_holes": _bool,
+        "ignore_antialiasing": _auto_or(_bool),
     }
     group = parser.add_argument_group("comparison parameters (see DiffParams)")
     for f in fields(DiffParams):

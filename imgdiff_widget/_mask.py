@@ -32,9 +32,10 @@ _NOISE_SIGMAS = 8.0
 # The cut never goes below these (per component, in score units) so that
 # identical or near-identical images mark nothing.
 _FLOORS = {"structure": 0.12, "color": 0.08, "absdiff": 0.08, "pixel": 0.1}
+# (the pixel metric's cut is pixelmatch's default, 0.1, whatever the noise)
 # ... and never above these, so that a pair that differs almost everywhere
 # still gets its differences marked.
-_CEILINGS = {"structure": 0.5, "color": 0.3, "absdiff": 0.5, "pixel": 0.5}
+_CEILINGS = {"structure": 0.5, "color": 0.3, "absdiff": 0.5, "pixel": 0.1}
 # Channel difference that counts as a changed pixel when regions are trimmed
 # to their real extent: 16/255, above most JPEG noise (Resemble.js's default
 # per-channel tolerance too).

@@ -13,6 +13,11 @@ Each metric is one or more *components*, each a float32 map in [0, 1]:
     (black against white): recolouring, tints and hue-only changes.
 ``absdiff``
     The largest absolute channel difference: the plain pixel difference.
+``pixel``
+    pixelmatch's perceptual colour delta (OKLab HyAB), for screenshots and
+    renders where one changed pixel matters; computed by
+    :func:`imgdiff_widget._pixel.pixel_delta` in the pipeline's score stage,
+    with its anti-aliasing detector.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "ssim": ("structure",),
     "color": ("color",),
     "absdiff": ("absdiff",),
+    "pixel": ("pixel",),
 }
 
 # CIEDE2000 between black and white; maps Delta E onto [0, 1].

@@ -25,10 +25,13 @@ class DiffParams:
 
     Parameters
     ----------
-    metric : {"combined", "ssim", "color", "absdiff"}
+    metric : {"combined", "ssim", "color", "absdiff", "pixel"}
         How pixels are scored. "combined" (default) joins SSIM structure on
         luminance with the CIEDE2000 colour difference, so a hue change at
-        equal brightness is found too; "ssim" is luminance SSIM alone.
+        equal brightness is found too; "ssim" is luminance SSIM alone;
+        "pixel" is pixelmatch's per-pixel perceptual delta for screenshots
+        (exact pixels: no morphology, minimum area 1 and no trimming; "auto"
+        threshold = pixelmatch's 0.1).
     threshold : float in (0, 1] or "auto"
         Score above which a pixel differs. "auto" places the cut above the
         pair's own noise floor.
@@ -50,6 +53,10 @@ class DiffParams:
         Mark enclosed holes of a region as part of it.
     padding : int
         Grow each mark by this many pixels.
+    ignore_antialiasing : bool or "auto"
+        Never mark pixels judged anti-aliasing (pixelmatch's detector); they
+        are reported in ``DiffResult.antialiased`` and drawn in yellow. "auto"
+        is True for the pixel metric and False for the photo metrics.
     ignore : rectangles or bool mask, optional
         Areas never marked: ``(row0, col0, row1, col1)`` rectangles (half-open)
         or a boolean mask of A's size.
@@ -72,6 +79,7 @@ class DiffParams:
     morphology: int = 1
     fill_holes: bool = True
     padding: int = 0
+    ignore_antialiasing: bool | Literal["auto"] = "auto"
     ignore: IgnoreSpec = field(default=None)
     color: Any = "magenta"
     alpha: float = 0.5
@@ -102,6 +110,13 @@ class DiffParams:
         _integer("padding", self.padding, 0, "a whole number >= 0 (pixels)")
         if not isinstance(self.fill_holes, (bool, np.bool_)):
             raise ParameterError(f"fill_holes={self.fill_holes!r} must be True or False.")
+        if self.ignore_antialiasing != "auto" and not isinstance(
+            self.ignore_antialiasing, (bool, np.bool_)
+        ):
+            raise ParameterError(
+                f"ignore_antialiasing={self.ignore_antialiasing!r} is not accepted; use "
+                "True, False or 'auto'."
+            )
         _number("alpha", self.alpha, 0.0, 1.0, "a number from 0 to 1")
         parse_color(self.color)
         parse_style(self.style)

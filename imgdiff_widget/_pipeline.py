@@ -35,6 +35,7 @@ from ._mask import (
 )
 from ._metrics import components_for, difference_components, match_exposure
 from ._params import DiffParams
+from ._pixel import pixel_delta
 from ._regions import Region, find_regions
 from ._render import mask_image, parse_color, parse_style, render_overlay, to_uint8
 
@@ -78,6 +79,9 @@ class DiffResult:
         Pixels that were compared (in both images, not ignored).
     min_area : int
         The minimum region area applied (the chosen one when "auto").
+    antialiased : ndarray of bool, shape (H, W)
+        Pixels that changed but were judged anti-aliasing and so not marked
+        (all False unless anti-aliasing is ignored; drawn in their own colour).
     """
 
     mask: np.ndarray
@@ -93,6 +97,7 @@ class DiffResult:
     alignment: str
     compared: np.ndarray
     min_area: int
+    antialiased: np.ndarray
     sources: tuple[Path | None, Path | None] = field(default=(None, None), repr=False)
 
     @property
@@ -133,6 +138,7 @@ class DiffResult:
             "shift": list(self.shift),
             "alignment": self.alignment,
             "n_diff_pixels": self.n_diff_pixels,
+            "n_antialiased_pixels": int(np.count_nonzero(self.antialiased)),
             "diff_percent": 100.0 * self.diff_fraction,
             "params": self.params.to_dict(),
             "timings": self.timings,
@@ -178,8 +184,6 @@ def _register(frame, p: DiffParams, _pipe):
     return {
         "frame": frame,
         "registration": reg,
-        # Scoring sees B with A's exposure; the overlays show B as it is.
-        "b_matched": match_exposure(frame.a, reg.b, reg.valid),
         "base_a": to_uint8(frame.a),
         "base_b": to_uint8(reg.b),
     }
@@ -187,28 +191,59 @@ def _register(frame, p: DiffParams, _pipe):
 
 def _score(registered, p: DiffParams, _pipe):
     a = registered["frame"].a
+    reg = registered["registration"]
     names = components_for(p.metric)
     if "structure" in names and min(a.shape[:2]) < 3:
         raise ImageShapeError(
             f"the images are {a.shape[1]}x{a.shape[0]} px, too small for SSIM (3x3 at "
-            "least); use metric='absdiff' or 'color'."
+            "least); use metric='absdiff', 'color' or 'pixel'."
         )
-    components = difference_components(
-        a, registered["b_matched"], names, win_size=p.win_size, smoothing=p.smoothing
-    )
-    return {"registered": registered, "components": components}
+    # Photo metrics see B with A's exposure; the pixel metric sees B as it is,
+    # as screenshot tools do. The overlays always show B as it is.
+    b = reg.b if p.metric == "pixel" else match_exposure(a, reg.b, reg.valid)
+    components = difference_components(a, b, names, win_size=p.win_size, smoothing=p.smoothing)
+    scored = {"registered": registered, "components": components, "b_matched": b}
+    if p.metric == "pixel" or _ignores_antialiasing(p):
+        # Every changed pixel is tested (threshold 0) so that the threshold
+        # stage can cut anywhere without recomputing.
+        found = pixel_delta(
+            registered["base_a"],
+            registered["base_b"],
+            threshold=0.0,
+            include_aa=True,
+            checkerboard=False,
+        )
+        if p.metric == "pixel":
+            components["pixel"] = found.delta
+        scored["pixel_delta"] = found.delta
+        scored["aa_flags"] = found.antialiased
+    return scored
+
+
+def _ignores_antialiasing(p: DiffParams) -> bool:
+    if p.ignore_antialiasing == "auto":
+        return p.metric == "pixel"
+    return bool(p.ignore_antialiasing)
 
 
 def _noise(scored, p: DiffParams, _pipe):
     registered = scored["registered"]
     reg = registered["registration"]
     ignored = ignore_mask(p.ignore, reg.valid.shape)
+    if _ignores_antialiasing(p):
+        # Anti-aliased edges are never marked; SSIM's window spreads an edge
+        # over its neighbours, so the photo metrics skip those too.
+        aa = scored["aa_flags"]
+        ignored = ignored | (aa if p.metric == "pixel" else ndi.binary_dilation(aa, iterations=2))
     compared = reg.valid & ~ignored
     levels = estimate_noise(scored["components"], compared)
     score_map = combine_components(scored["components"], levels)
     score_map[~compared] = 0.0
     return {
         "registered": registered,
+        "b_matched": scored["b_matched"],
+        "aa_flags": scored.get("aa_flags") if _ignores_antialiasing(p) else None,
+        "pixel_delta": scored.get("pixel_delta"),
         "levels": levels,
         "score_map": score_map,
         "compared": compared,
@@ -218,19 +253,39 @@ def _noise(scored, p: DiffParams, _pipe):
 
 def _threshold(noise, p: DiffParams, _pipe):
     threshold = noise["auto_threshold"] if p.threshold == "auto" else float(p.threshold)
-    raw = threshold_mask(noise["score_map"], threshold, noise["compared"])
-    return {"noise": noise, "threshold": threshold, "raw": raw}
+    if p.metric == "pixel":
+        # One changed pixel matters: an exact cut, as pixelmatch makes it.
+        raw = (noise["score_map"] > threshold) & noise["compared"]
+    else:
+        raw = threshold_mask(noise["score_map"], threshold, noise["compared"])
+    antialiased = np.zeros_like(raw)
+    if noise["aa_flags"] is not None:
+        # Anti-aliased pixels changed enough to count: reported and drawn
+        # apart, never marked (pixelmatch's cut for the photo metrics).
+        cut = threshold if p.metric == "pixel" else _AA_REPORT_DELTA
+        antialiased = noise["aa_flags"] & (noise["pixel_delta"] > cut)
+        antialiased &= noise["registered"]["registration"].valid
+    return {"noise": noise, "threshold": threshold, "raw": raw, "antialiased": antialiased}
 
 
 def _cleanup(thresholded, p: DiffParams, _pipe):
     raw = thresholded["raw"]
-    registered = thresholded["noise"]["registered"]
-    min_area = auto_min_area(raw.shape) if p.min_area == "auto" else int(p.min_area)
-    objects = clean_mask(
-        raw, min_area=min_area, morphology_radius=p.morphology, fill_holes=p.fill_holes, padding=0
-    )
-    labels, count = ndi.label(objects, structure=np.ones((3, 3), bool))
-    labels = refine_to_support(labels, registered["frame"].a, registered["b_matched"])
+    noise = thresholded["noise"]
+    registered = noise["registered"]
+    if p.metric == "pixel":
+        min_area = 1 if p.min_area == "auto" else int(p.min_area)
+        labels, count = _group_pixels(raw, min_area)
+    else:
+        min_area = auto_min_area(raw.shape) if p.min_area == "auto" else int(p.min_area)
+        objects = clean_mask(
+            raw,
+            min_area=min_area,
+            morphology_radius=p.morphology,
+            fill_holes=p.fill_holes,
+            padding=0,
+        )
+        labels, count = ndi.label(objects, structure=np.ones((3, 3), bool))
+        labels = refine_to_support(labels, registered["frame"].a, noise["b_matched"])
     if p.padding:
         labels = expand_labels(labels, distance=p.padding)
     extra = registered["frame"].extra
@@ -239,6 +294,22 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
         extra_labels, _ = ndi.label(extra & (labels == 0))
         labels = np.where(extra_labels > 0, extra_labels + count, labels)
     return {"thresholded": thresholded, "labels": labels, "mask": labels > 0, "min_area": min_area}
+
+
+def _group_pixels(mask: np.ndarray, min_area: int) -> tuple[np.ndarray, int]:
+    """Label changed pixels, grouping those within a few pixels into one region.
+
+    The mask itself stays exact (pixel counts match pixelmatch's); only the
+    grouping into regions looks across small gaps, so a changed word is one
+    region, not one per letter.
+    """
+    grouped = ndi.binary_dilation(mask, iterations=_PIXEL_GROUPING) if mask.any() else mask
+    labels, count = ndi.label(grouped, structure=np.ones((3, 3), bool))
+    labels[~mask] = 0
+    if min_area > 1 and count:
+        areas = np.bincount(labels.ravel(), minlength=count + 1)
+        labels[areas[labels] < min_area] = 0
+    return labels, count
 
 
 def _regions(cleaned, _p: DiffParams, _pipe):
@@ -262,6 +333,7 @@ class _Overlays:
             "excluded": ~noise["compared"] & ~self._mask,
             "score": noise["score_map"],
             "threshold": cleaned["thresholded"]["threshold"],
+            "antialiased": cleaned["thresholded"]["antialiased"],
         }
 
     @cached_property
@@ -281,10 +353,16 @@ def _render(found, p: DiffParams, _pipe):
     return _Overlays(found, p)
 
 
+# pixelmatch's default cut: with a photo metric, anti-aliased pixels changed
+# more than this are reported (DiffResult.antialiased) when ignored.
+_AA_REPORT_DELTA = 0.1
+# Changed pixels this close (pixel metric) belong to one region.
+_PIXEL_GROUPING = 3
+
 _STAGES: tuple[_Stage, ...] = (
     _Stage("frame", ("size_mismatch",), _frame),
     _Stage("register", ("align",), _register),
-    _Stage("score", ("metric", "win_size", "smoothing"), _score),
+    _Stage("score", ("metric", "win_size", "smoothing", "ignore_antialiasing"), _score),
     _Stage("noise", ("ignore",), _noise),
     _Stage("threshold", ("threshold",), _threshold),
     _Stage("cleanup", ("min_area", "morphology", "fill_holes", "padding"), _cleanup),
@@ -372,6 +450,7 @@ class DiffPipeline:
             alignment=reg.method,
             compared=compared,
             min_area=int(cleaned["min_area"]),
+            antialiased=thresholded["antialiased"],
             sources=self.sources,
         )
 

@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 STYLES = ("fill", "outline", "boxes", "heatmap")
+# pixelmatch's colour for anti-aliased pixels.
+_AA_COLOUR = np.array([255, 255, 0], np.uint8)
 # Grey used to hatch pixels outside the compared area (no overlap, or ignored).
 _HATCH_GREY = np.array([150, 150, 150], np.uint8)
 
@@ -102,6 +104,7 @@ def render_overlay(
     excluded: np.ndarray | None = None,
     score: np.ndarray | None = None,
     threshold: float = 0.5,
+    antialiased: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw the differences on an image.
 
@@ -121,6 +124,9 @@ def render_overlay(
         Pixels not compared (outside the overlap, or ignored): hatched grey.
     score, threshold : optional
         The score map and the cut, for the heatmap style.
+    antialiased : ndarray of bool, optional
+        Changed pixels judged anti-aliasing: painted in yellow, as pixelmatch
+        does, so they are seen apart from the marks.
 
     Returns
     -------
@@ -131,6 +137,8 @@ def render_overlay(
     shape = mask.shape
     if excluded is not None and excluded.any():
         _hatch(out, excluded)
+    if antialiased is not None and antialiased.any():
+        out[antialiased] = _AA_COLOUR
     if "heatmap" in style and score is not None:
         _heatmap(out, score, threshold, alpha)
     if "fill" in style:
