@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,8 +176,12 @@ def register(
     if method == "none":
         return _identity(b, valid)
     if method in ("auto", "translation"):
-        shift = _estimate_shift(a, b, valid)
-        if method == "auto" and not _shift_helps(a, b, valid, shift):
+        with warnings.catch_warnings():
+            # A flat or tiny image has no shift to find: skimage warns, we keep 0.
+            warnings.simplefilter("ignore", (UserWarning, RuntimeWarning))
+            shift = _estimate_shift(a, b, valid)
+            helps = method == "translation" or _shift_helps(a, b, valid, shift)
+        if not helps:
             return _identity(b, valid)
         return _apply_shift(b, valid, shift)
     if method == "homography":
@@ -259,7 +264,7 @@ def _homography(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Registration
         orb = ORB(n_keypoints=1000, fast_threshold=0.05)
         try:
             orb.detect_and_extract(gray)
-        except RuntimeError:
+        except (RuntimeError, ValueError):  # ValueError: too small for ORB's pyramid
             orb.keypoints = np.empty((0, 2))
         if len(orb.keypoints) < 8:
             raise ImageDiffError(
@@ -286,7 +291,8 @@ def _homography(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Registration
             "alignment 'homography' could not find a consistent transform between the "
             "images; check that they show the same scene, or use align='translation'."
         )
-    warped = sktransform.warp(b, model, order=1, mode="edge", preserve_range=True)
+    # warp's Cython kernel refuses read-only buffers, and loaded images are read-only.
+    warped = sktransform.warp(np.array(b), model, order=1, mode="edge", preserve_range=True)
     warped_valid = sktransform.warp(valid.astype(np.float32), model, order=1, cval=0.0) > 0.999
     shift = (float(model.params[1, 2]), float(model.params[0, 2]))
     return Registration(warped.astype(np.float32), warped_valid, "homography", shift, model.params)

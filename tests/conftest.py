@@ -64,6 +64,6 @@ def textured(shape=(48, 64), seed=0) -> np.ndarray:
 
 
 @pytest.fixture
-def texture() -> np.ndarray:
-    """A 48 x 64 textured uint8 RGB image."""
-    return textured()
+def make_texture():
+    """The :func:`textured` factory: ``make_texture(shape, seed)``."""
+    return textured

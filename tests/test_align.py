@@ -1,0 +1,228 @@
+"""Tests of the size policies (``fit_frame``) and registration (``register``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage import transform
+
+from imgdiff_widget import ImageDiffError, SizeMismatchError, compare
+from imgdiff_widget._align import ALIGN_METHODS, SIZE_POLICIES, fit_frame, register
+
+
+def _float(image: np.ndarray) -> np.ndarray:
+    return (image / np.float32(255)).astype(np.float32)
+
+
+# --- fit_frame -----------------------------------------------------------------
+
+
+def test_same_size_is_untouched(make_texture):
+    a, b = _float(make_texture((20, 30), 0)), _float(make_texture((20, 30), 1))
+    for policy in SIZE_POLICIES:
+        frame = fit_frame(a, b, policy)
+        assert frame.a is a
+        assert frame.b is b
+        assert frame.valid.all()
+        assert not frame.extra.any()
+
+
+@pytest.mark.parametrize("policy", ["error", "auto"])
+def test_error_names_both_sizes_and_the_options(policy):
+    a = np.zeros((40, 60, 3), np.float32)
+    b = np.zeros((90, 70, 3), np.float32)
+    with pytest.raises(SizeMismatchError) as info:
+        fit_frame(a, b, policy)
+    message = str(info.value)
+    for text in ("60x40", "70x90", "crop", "pad", "resize"):
+        assert text in message
+
+
+def test_crop_keeps_the_common_top_left(make_texture):
+    a, b = _float(make_texture((40, 60), 0)), _float(make_texture((50, 55), 1))
+    frame = fit_frame(a, b, "crop")
+    assert frame.a.shape == frame.b.shape == (40, 55, 3)
+    np.testing.assert_array_equal(frame.a, a[:40, :55])
+    np.testing.assert_array_equal(frame.b, b[:40, :55])
+    assert frame.valid.all()
+    assert not frame.extra.any()
+
+
+def test_pad_marks_the_extra_area_as_a_difference(make_texture):
+    a, b = _float(make_texture((40, 60), 0)), _float(make_texture((50, 55), 1))
+    frame = fit_frame(a, b, "pad")
+    assert frame.a.shape == frame.b.shape == (50, 60, 3)
+    expected_valid = np.zeros((50, 60), bool)
+    expected_valid[:40, :55] = True
+    np.testing.assert_array_equal(frame.valid, expected_valid)
+    only_a = np.zeros((50, 60), bool)
+    only_a[:40, 55:] = True
+    only_b = np.zeros((50, 60), bool)
+    only_b[40:, :55] = True
+    np.testing.assert_array_equal(frame.extra, only_a | only_b)
+    # Through the pipeline, the extra area is marked.
+    result = compare(a, b, size_mismatch="pad", align="none")
+    assert result.mask.shape == (50, 60)
+    assert result.mask[frame.extra].all()
+
+
+def test_resize_scales_b_to_a(make_texture):
+    a = _float(make_texture((40, 60), 0))
+    b = transform.resize(a, (80, 120), order=1).astype(np.float32)
+    frame = fit_frame(a, b, "resize")
+    assert frame.b.shape == a.shape
+    assert frame.b.dtype == np.float32
+    assert frame.valid.all()
+    assert np.abs(frame.b - a).mean() < 0.05
+
+
+@pytest.mark.parametrize("delta", [(3, 0), (0, -4), (-2, 5)])
+def test_auto_accepts_a_few_pixels(make_texture, delta):
+    a = _float(make_texture((60, 80), 0))
+    b = _float(make_texture((60 + delta[0], 80 + delta[1]), 0))
+    frame = fit_frame(a, b, "auto")
+    assert frame.a.shape == frame.b.shape == a.shape
+    assert not frame.extra.any()  # the missing strip is not compared, not marked
+    h, w = min(60, b.shape[0]), min(80, b.shape[1])
+    assert frame.valid[:h, :w].all()
+    assert frame.valid.sum() == h * w
+
+
+def test_auto_refuses_a_big_difference():
+    a = np.zeros((100, 100, 3), np.float32)
+    with pytest.raises(SizeMismatchError, match="size_mismatch"):
+        fit_frame(a, np.zeros((100, 130, 3), np.float32), "auto")
+    with pytest.raises(SizeMismatchError):
+        compare(a, np.zeros((60, 100, 3), np.float32))
+
+
+# --- register ------------------------------------------------------------------
+
+
+@pytest.fixture
+def astro(astronaut_small):
+    return astronaut_small
+
+
+def _inner(image, margin=12):
+    return image[margin:-margin, margin:-margin]
+
+
+def test_register_none_returns_b_as_is(astro):
+    b = ndi.shift(astro, (2, 3, 0), order=1, mode="nearest")
+    valid = np.ones(astro.shape[:2], bool)
+    reg = register(astro, b, valid, "none")
+    assert reg.method == "none"
+    assert reg.shift == (0.0, 0.0)
+    assert reg.b is b
+    np.testing.assert_array_equal(reg.matrix, np.eye(3))
+
+
+@pytest.mark.parametrize("shift", [(3.0, -5.0), (1.4, -2.7), (-0.6, 0.3)])
+def test_translation_recovers_the_shift(astro, shift):
+    b = ndi.shift(astro, (*shift, 0), order=3, mode="nearest").astype(np.float32)
+    valid = np.ones(astro.shape[:2], bool)
+    reg = register(astro, b, valid, "translation")
+    assert reg.method == "translation"
+    # B is moved back by the opposite of the shift applied to it.
+    np.testing.assert_allclose(reg.shift, (-shift[0], -shift[1]), atol=0.2)
+    before = np.abs(_inner(astro) - _inner(b)).mean()
+    after = np.abs(_inner(astro) - _inner(reg.b)).mean()
+    assert after < 0.5 * before  # linear resampling blurs a little
+    # The area B could not fill is not valid.
+    assert not reg.valid.all()
+    assert reg.valid.mean() > 0.9
+
+
+def test_auto_applies_a_3_px_shift(astro):
+    b = ndi.shift(astro, (3, 0, 0), order=1, mode="nearest").astype(np.float32)
+    reg = register(astro, b, np.ones(astro.shape[:2], bool), "auto")
+    assert reg.method == "translation"
+    np.testing.assert_allclose(reg.shift, (-3, 0), atol=0.2)
+
+
+def test_auto_does_not_shift_identical_images(astro):
+    reg = register(astro, astro.copy(), np.ones(astro.shape[:2], bool), "auto")
+    assert reg.method == "none"
+    assert reg.shift == (0.0, 0.0)
+    np.testing.assert_array_equal(reg.b, astro)
+
+
+def _two_crops(astro):
+    # Two crops of one scene, B's view moved by (-2, +3): B sees real content everywhere.
+    return astro[10:230, 10:230], astro[12:232, 7:227]
+
+
+def test_auto_shift_through_compare_registers_two_crops(astro):
+    a, b = _two_crops(astro)
+    result = compare(a, b)
+    assert result.alignment == "translation"
+    np.testing.assert_allclose(result.shift, (2, -3), atol=0.2)
+    # The rows and columns B cannot fill are left out of the comparison.
+    assert not result.compared[:2].any()
+    assert not result.compared[:, -3:].any()
+    assert result.compared[2:, :-3].all()
+    # Unaligned, the same pair is full of differences.
+    assert compare(a, b, align="none").diff_fraction > 0.3
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="package bug: after a shift, the score near the edge of the overlap sees B's "
+    "edge-replicated border through the SSIM window and the smoothing, so thin false "
+    "regions appear along the top and right borders (reported to the lead)",
+)
+def test_auto_shift_through_compare_marks_nothing(astro):
+    a, b = _two_crops(astro)
+    result = compare(a, b)
+    assert result.regions == []
+
+
+def test_homography_registers_a_rotated_scaled_copy(astro):
+    similarity = transform.SimilarityTransform(
+        scale=1.03, rotation=np.deg2rad(2), translation=(3, -2)
+    )
+    b = transform.warp(np.array(astro), similarity, order=1, mode="edge").astype(np.float32)
+    valid = np.ones(astro.shape[:2], bool)
+    reg = register(astro, b, valid, "homography")
+    assert reg.method == "homography"
+    margin = 20
+    before = np.abs(_inner(astro, margin) - _inner(b, margin)).mean()
+    after = np.abs(_inner(astro, margin) - _inner(reg.b, margin)).mean()
+    assert after < 0.2 * before
+    # B shows A at similarity(x); the registration maps A onto B, i.e. undoes it.
+    expected = np.linalg.inv(similarity.params)
+    np.testing.assert_allclose(reg.matrix[:2, :2], expected[:2, :2], atol=0.01)
+    np.testing.assert_allclose(reg.matrix[:2, 2], expected[:2, 2], atol=1.0)
+
+
+def test_homography_on_a_flat_image_is_an_image_diff_error():
+    flat = np.full((64, 64, 3), 0.5, np.float32)
+    with pytest.raises(ImageDiffError, match="homography"):
+        register(flat, flat.copy(), np.ones((64, 64), bool), "homography")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (2, 5)])
+def test_homography_on_a_tiny_image_is_an_image_diff_error(shape):
+    tiny = np.full((*shape, 3), 0.5, np.float32)
+    with pytest.raises(ImageDiffError):
+        register(tiny, tiny.copy(), np.ones(shape, bool), "homography")
+
+
+def test_unknown_method_and_policy():
+    a = np.zeros((8, 8, 3), np.float32)
+    with pytest.raises(ImageDiffError):
+        register(a, a, np.ones((8, 8), bool), "affine")
+    with pytest.raises(ImageDiffError):
+        fit_frame(a, np.zeros((8, 9, 3), np.float32), "stretch")
+    assert set(ALIGN_METHODS) == {"auto", "none", "translation", "homography"}
+
+
+def test_homography_through_compare(astro):
+    # compare() hands register() the loaded, read-only arrays.
+    similarity = transform.SimilarityTransform(scale=1.02, rotation=np.deg2rad(1.5))
+    b = transform.warp(np.array(astro), similarity, order=1, mode="edge")
+    result = compare(astro, (b * 255 + 0.5).astype(np.uint8), align="homography")
+    assert result.alignment == "homography"
+    assert result.diff_fraction < 0.05
