@@ -85,6 +85,8 @@ def executor(
     scheduler: str | None = None,
     workers: int | None = None,
     n_tasks: int | None = None,
+    *,
+    keep: bool = False,
 ) -> Iterator[Any]:
     """Yield a ``distributed.Client`` to run tasks on, or None to run them here.
 
@@ -103,6 +105,9 @@ def executor(
         Number of local workers (default: all cores).
     n_tasks : int, optional
         Number of tasks, to avoid starting more workers than tasks.
+    keep : bool
+        Keep the local cluster for later calls of this process (it is closed
+        at exit) instead of stopping it on leaving the block.
     """
     if client is not None:
         yield client
@@ -113,7 +118,7 @@ def executor(
     if scheduler not in (None, "processes", "threads"):
         from distributed import Client
 
-        with Client(scheduler) as remote:
+        with Client(scheduler, set_as_default=False) as remote:
             yield remote
         return
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
@@ -122,10 +127,18 @@ def executor(
     if scheduler is None and n_workers <= 1:
         yield None
         return
-    from distributed import Client, LocalCluster
+    if keep:
+        yield _kept_client(scheduler == "threads", n_workers)
+        return
+    cluster = _local_cluster(scheduler == "threads", n_workers)
+    with cluster, _client_of(cluster) as local:
+        yield local
 
-    threads = scheduler == "threads"
-    cluster = LocalCluster(
+
+def _local_cluster(threads: bool, n_workers: int) -> Any:
+    from distributed import LocalCluster
+
+    return LocalCluster(
         n_workers=1 if threads else n_workers,
         threads_per_worker=n_workers if threads else 1,
         processes=not threads,
@@ -133,8 +146,33 @@ def executor(
         dashboard_address=None,
         silence_logs=logging.ERROR,
     )
-    with cluster, Client(cluster) as local:
-        yield local
+
+
+def _client_of(cluster: Any) -> Any:
+    from distributed import Client
+
+    return Client(cluster, set_as_default=False)
+
+
+_KEPT: dict[tuple[bool, int], Any] = {}
+
+
+def _kept_client(threads: bool, n_workers: int) -> Any:
+    """A local cluster started on first use and kept for later calls of this process."""
+    client = _KEPT.get((threads, n_workers))
+    if client is None or client.status != "running":
+        import atexit
+
+        cluster = _local_cluster(threads, n_workers)
+        client = _KEPT[threads, n_workers] = _client_of(cluster)
+        atexit.register(_close, client, cluster)
+    return client
+
+
+def _close(client: Any, cluster: Any) -> None:
+    with contextlib.suppress(Exception):
+        client.close()
+        cluster.close()
 
 
 def stream(
@@ -161,7 +199,9 @@ def stream(
     futures = [client.submit(fn, *args, pure=False) for args in tasks]
     position = {future.key: i for i, future in enumerate(futures)}
     try:
-        for future, result in as_completed(futures, with_results=True, raise_errors=False):
+        for future, result in as_completed(
+            futures, loop=client.loop, with_results=True, raise_errors=False
+        ):
             index = position[future.key]
             if future.status == "error" or isinstance(result, BaseException):
                 yield index, None, result
