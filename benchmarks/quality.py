@@ -6,8 +6,11 @@ Usage::
                                  [--jobs 1] [--params key=value ...] [--dump DIR]
                                  [--csv FILE]
 
-Pairs come from :func:`imgdiff_widget.synthetic.make_pair` on eight colour
-photos that scikit-image ships (no download). Four tracks add different
+Pairs come from :func:`imgdiff_widget.synthetic.make_pair` on colour photos
+that scikit-image ships (no download): coffee, astronaut,
+immunohistochemistry, retina and the left half of the Hubble deep field for
+tuning; chelsea, rocket, motorcycle and the right half of the Hubble deep
+field held out. Four tracks add different
 nuisances (what must not be marked):
 
 - clean: JPEG on both sides (qualities 65-95 each);
@@ -17,7 +20,7 @@ nuisances (what must not be marked):
 - resampled: JPEG + B scaled by 0.80-0.95 and back, then re-encoded.
 
 Each pair carries 5-7 edits; within a track every kind appears equally often
-(up to one). Split: "tune" uses even seeds and the first four photos,
+(up to one). Split: "tune" uses even seeds and the first five photos,
 "heldout" odd seeds and the other four, so held-out numbers are not fitted.
 
 Methods, run in one process on the same pairs:
@@ -41,7 +44,7 @@ Scores, per track and method:
   spill over; < 1: marks are partial);
 - ms/pair: wall time of the method alone (pair generation excluded).
 
-Then recall per edit kind, then the real pairs in ../shared/peers whose
+Then recall per edit kind, ours per photo, then the real pairs in ../shared/peers whose
 differences are documented (skipped when absent).
 """
 
@@ -94,19 +97,27 @@ def _downscaled(image: np.ndarray, factor: float) -> np.ndarray:
     return _to_uint8(rescale(image, factor, channel_axis=-1, anti_aliasing=True))
 
 
-# Ordered so that each half mixes everyday, dark and microscopy-like content.
-# The first four are the tune photos, the last four the held-out ones.
+def _hubble(half: int) -> np.ndarray:
+    """One half (0: left, 1: right) of the Hubble deep field, at 0.6 scale (523x300)."""
+    image = data.hubble_deep_field()
+    return _downscaled(image[:, :500] if half == 0 else image[:, 500:], 0.6)
+
+
+# Each split mixes everyday, dark and microscopy-like content; the Hubble deep
+# field (dense small stars: the hardest texture here) is cut in two so that
+# each split has one half of it.
 PHOTOS = {
     "coffee": data.coffee,
     "astronaut": data.astronaut,
     "immunohistochemistry": data.immunohistochemistry,
     "retina": lambda: _downscaled(data.retina(), 0.36),  # 1411 -> 508
+    "hubble-left": lambda: _hubble(0),
     "chelsea": data.chelsea,
     "rocket": data.rocket,
     "motorcycle": lambda: data.stereo_motorcycle()[0],
-    "hubble": lambda: _downscaled(data.hubble_deep_field(), 0.5),  # 872x1000 -> 436x500
+    "hubble-right": lambda: _hubble(1),
 }
-SPLIT_PHOTOS = {"tune": tuple(PHOTOS)[:4], "heldout": tuple(PHOTOS)[4:]}
+SPLIT_PHOTOS = {"tune": tuple(PHOTOS)[:5], "heldout": tuple(PHOTOS)[5:]}
 SPLIT_PARITY = {"tune": 0, "heldout": 1}
 
 
@@ -159,13 +170,14 @@ def make_specs(split: str, track: str, pairs: int, seed: int) -> list[Spec]:
     """The pairs of one split and track: balanced kinds, seeds of the split's parity."""
     t = TRACKS.index(track)
     rng = np.random.default_rng([seed, t, SPLIT_PARITY[split]])
-    counts = rng.integers(5, 8, size=pairs)
+    # Drawn pair by pair from one stream, so pair i is the same whatever --pairs is.
     pool: list[str] = []
-    while len(pool) < counts.sum():
-        pool.extend(rng.permutation(EDIT_KINDS))
     specs, start = [], 0
     photos = SPLIT_PHOTOS[split]
-    for i, count in enumerate(counts):
+    for i in range(pairs):
+        count = int(rng.integers(5, 8))
+        while len(pool) < start + count:
+            pool.extend(rng.permutation(EDIT_KINDS))
         kinds = tuple(str(k) for k in rng.permutation(pool[start : start + count]))
         start += count
         pair_seed = 2 * (seed * 100_000 + t * 1_000 + i) + SPLIT_PARITY[split]
@@ -422,6 +434,25 @@ def print_tables(split: str, rows: list[dict]) -> None:
             print(f"| {track:<9} | {method:<9} | " + " | ".join(cells) + " |")
 
 
+def print_photos(split: str, rows: list[dict]) -> None:
+    """Ours per photo, all tracks pooled: which content the defaults struggle with."""
+    print(f"\nours per photo ({split}, all tracks)\n")
+    head = (f"| {'photo':<20} | {'pairs':>5} | {'recall':>6} | {'false/pair':>10} | "
+            f"{'false px':>8} | {'IoU':>5} |")  # fmt: skip
+    print(head)
+    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    for name in SPLIT_PHOTOS[split]:
+        group = [r for r in rows if r["method"] == "ours" and r["photo"] == name]
+        if not group:
+            continue
+        found = [f for r in group for f in r["found"]]
+        print(
+            f"| {name:<20} | {len(group):>5} | {_mean(found):6.3f} | "
+            f"{_mean(r['false'] for r in group):10.2f} | "
+            f"{_mean(r['false_px'] for r in group):8.0f} | {_mean(r['iou'] for r in group):5.3f} |"
+        )
+
+
 def print_peers(rows: list[dict]) -> None:
     if not rows:
         print(f"\n(peer pairs skipped: {PEERS} not found)")
@@ -455,7 +486,10 @@ def parse_params(items: list[str]) -> dict:
             out[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             out[key] = value
-    DiffParams().replace(**out)  # fail early on a bad name or value
+    try:
+        DiffParams().replace(**out)  # fail early on a bad name or value
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"--params: {error}") from None
     return out
 
 
@@ -501,6 +535,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         t0 = time.perf_counter()
         rows = _evaluate_all(specs, params, args.dump, tuple(args.dump_methods), args.jobs)
         print_tables(split, rows)
+        print_photos(split, rows)
         print(f"\n({time.perf_counter() - t0:.0f} s for the {split} split, {args.jobs} job(s))")
         all_rows.extend(rows)
     if not args.no_peers:
