@@ -1,0 +1,128 @@
+"""Tests of the difference components and of exposure matching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.color import rgb2gray
+
+from imgdiff_widget import compare
+from imgdiff_widget._metrics import (
+    METRICS,
+    components_for,
+    difference_components,
+    match_exposure,
+)
+
+ALL = ("structure", "color", "absdiff")
+
+
+def _float(image):
+    return (image / np.float32(255)).astype(np.float32)
+
+
+def test_metric_table():
+    assert {"combined", "ssim", "color", "absdiff"} <= set(METRICS)
+    assert components_for("combined")[:2] == ("structure", "color")
+    assert components_for("ssim") == ("structure",)
+
+
+def test_identical_images_score_zero(make_texture):
+    a = _float(make_texture((40, 50), 0))
+    out = difference_components(a, a.copy(), ALL)
+    assert set(out) == set(ALL)
+    for name, values in out.items():
+        assert values.dtype == np.float32, name
+        assert values.shape == (40, 50), name
+        assert float(values.max()) < 1e-5, name
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_components_lie_in_unit_range(make_texture, seed):
+    a = _float(make_texture((40, 50), 0))
+    b = _float(make_texture((40, 50), seed))
+    extremes = (np.zeros_like(a), np.ones_like(a))
+    for x, y in ((a, b), extremes, (extremes[1], a)):
+        for name, values in difference_components(x, y, ALL).items():
+            assert values.min() >= 0.0, name
+            assert values.max() <= 1.0, name
+    black_white = difference_components(*extremes, ALL)
+    assert black_white["absdiff"].min() == 1.0
+    assert black_white["color"].min() > 0.9
+
+
+def test_only_the_requested_components_are_computed(make_texture):
+    a = _float(make_texture((20, 20), 0))
+    assert set(difference_components(a, a, ("color",))) == {"color"}
+
+
+def _hue_pair():
+    """A disc whose colour changes hue while its grey value stays exactly the same."""
+    a = np.empty((60, 60, 3), np.float32)
+    a[:] = (0.6, 0.4, 0.5)
+    b = a.copy()
+    rows, cols = np.ogrid[:60, :60]
+    disc = (rows - 30) ** 2 + (cols - 30) ** 2 <= 12**2
+    # Same Rec. 709 luma as (0.6, 0.4, 0.5): solve for green.
+    r, bl = 0.3, 0.8
+    g = 0.4 + (0.2125 * (0.6 - r) + 0.0721 * (0.5 - bl)) / 0.7154
+    b[disc] = (r, g, bl)
+    return a, b, disc
+
+
+def test_colour_sees_a_hue_change_that_structure_misses():
+    a, b, disc = _hue_pair()
+    np.testing.assert_allclose(rgb2gray(a), rgb2gray(b), atol=1e-6)
+    out = difference_components(a, b, ("structure", "color"))
+    assert out["structure"].max() < 0.01
+    assert out["color"][disc].mean() > 0.2
+    # Through the pipeline: luminance SSIM alone finds nothing, the default finds the disc.
+    assert compare(a, b, metric="ssim").regions == []
+    result = compare(a, b)
+    assert len(result.regions) == 1
+    assert (result.mask & disc).sum() > 0.9 * disc.sum()
+
+
+def _gain_pair(make_texture):
+    a = _float(make_texture((64, 64), 4)) * np.float32(0.8) + np.float32(0.1)
+    b = (a * np.float32(0.85) + np.float32(0.05)).astype(np.float32)  # no clipping
+    return a, b
+
+
+def test_match_exposure_removes_a_global_gain_and_offset(make_texture):
+    a, b = _gain_pair(make_texture)
+    a0, b0 = a.copy(), b.copy()
+    valid = np.ones(a.shape[:2], bool)
+    matched = match_exposure(a, b, valid)
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(b, b0)
+    assert matched.dtype == np.float32
+    assert not np.shares_memory(matched, b)
+    before = np.abs(a - b).mean()
+    after = np.abs(a - matched).mean()
+    assert after <= 0.1 * before
+
+
+def test_match_exposure_is_not_pulled_by_a_local_change(make_texture):
+    a, b = _gain_pair(make_texture)
+    b[10:26, 10:26] = 1.0  # a real difference (6 % of the pixels)
+    matched = match_exposure(a, b, np.ones(a.shape[:2], bool))
+    outside = np.ones(a.shape[:2], bool)
+    outside[8:28, 8:28] = False
+    before = np.abs(a - b)[outside].mean()
+    after = np.abs(a - matched)[outside].mean()
+    assert after <= 0.1 * before
+    # The change itself survives.
+    assert np.abs(a - matched)[12:24, 12:24].mean() > 0.2
+
+
+def test_match_exposure_per_channel_white_balance(make_texture):
+    a = _float(make_texture((48, 48), 5)) * np.float32(0.7) + np.float32(0.1)
+    b = a * np.array([1.1, 1.0, 0.9], np.float32)
+    matched = match_exposure(a, b, np.ones(a.shape[:2], bool))
+    assert np.abs(a - matched).mean() <= 0.1 * np.abs(a - b).mean()
+
+
+def test_exposure_change_alone_is_not_a_difference(coffee_small):
+    b = np.clip(coffee_small.astype(np.float32) * 1.08 + 4, 0, 255).astype(np.uint8)
+    assert compare(coffee_small, b).regions == []
