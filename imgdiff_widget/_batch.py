@@ -203,8 +203,9 @@ def stream(
             futures, loop=client.loop, with_results=True, raise_errors=False
         ):
             index = position[future.key]
-            if future.status == "error" or isinstance(result, BaseException):
-                yield index, None, result
+            if future.status == "error":  # result is (type, exception, traceback)
+                exc = result[1] if isinstance(result, tuple) else future.exception()
+                yield index, None, exc
             else:
                 yield index, result, None
     finally:
@@ -212,22 +213,28 @@ def stream(
 
 
 def fetch(source: Any) -> Any:
-    """Read a URL's bytes through fsspec; other sources are returned unchanged.
+    """Load a URL (``s3://``, ``https://``, ``file://`` ...) through fsspec.
 
-    Local paths stay paths so that :class:`DiffPipeline` names them in error
-    messages and refuses to write over them.
+    Other sources are returned unchanged: local paths stay paths so that
+    :class:`DiffPipeline` names them in error messages and refuses to write
+    over them.
     """
-    if isinstance(source, str) and "://" in source and not source.startswith("file://"):
-        import fsspec
+    if not (isinstance(source, str) and "://" in source):
+        return source
+    import fsspec
 
-        from ._io import load_image
+    from ._errors import ImageLoadError
+    from ._io import load_image
 
+    try:
         with fsspec.open(source, "rb") as fh:
             data = fh.read()
-        return load_image(data, name=source)
-    if isinstance(source, str) and source.startswith("file://"):
-        return source[len("file://") :]
-    return source
+    except (OSError, ValueError, ImportError) as exc:
+        raise ImageLoadError(
+            f"cannot read {source}: {describe(exc)}; check the address (and that the "
+            "fsspec filesystem it needs is installed)."
+        ) from None
+    return load_image(data, name=source)
 
 
 def describe(exc: BaseException) -> str:

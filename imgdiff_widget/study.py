@@ -660,7 +660,6 @@ class StudyWidget:
         options = [(self._label(row, shown), index) for index, row in table.iterrows()]
         self.rows = w.Select(options=options, rows=min(12, max(len(options), 2)))
         self.rows.layout.width = "100%"
-        self.rows.layout.font_family = "monospace"
         self.open_button = w.Button(description="Open in DiffWidget", icon="search")
         self.open_button.on_click(lambda _: self.open(self.rows.value))
         self.status = w.HTML()
