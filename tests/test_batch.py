@@ -1,0 +1,245 @@
+"""The batch command: pairing, summary, failures, resuming, exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import textured
+from PIL import Image
+
+import imgdiff_widget._pipeline as pipeline
+from imgdiff_widget._batch import STAMP, main
+from imgdiff_widget._export import OUTPUT_FILES
+from imgdiff_widget.synthetic import make_pair
+
+GOOD = ("alpha", "beta", "gamma")
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """LEFT/RIGHT with three good pairs, a corrupt file and a file with no partner."""
+    left, right = tmp_path / "left", tmp_path / "right"
+    left.mkdir()
+    right.mkdir()
+    for seed, name in enumerate(GOOD):
+        pair = make_pair(textured((120, 160), seed=seed), ("add",), seed=seed)
+        Image.fromarray(pair.a).save(left / f"{name}.png")
+        Image.fromarray(pair.b).save(right / f"{name}.jpg", quality=95)  # stems match
+    (left / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    Image.fromarray(textured((60, 80))).save(right / "corrupt.png")
+    Image.fromarray(textured((60, 80))).save(left / "lonely.png")
+    (left / "notes.txt").write_text("not an image: ignored")
+    return left, right, tmp_path / "out"
+
+
+def _run(folders, *extra):
+    left, right, out = folders
+    return main([str(left), str(right), "-o", str(out), "--scheduler", "sync", *extra])
+
+
+def _summary(out):
+    return pd.read_csv(out / "summary.csv", keep_default_na=False).set_index("name")
+
+
+@pytest.fixture
+def count_compares(monkeypatch):
+    """Count pipeline runs (one per pair compared) in this process."""
+    calls = []
+    original = pipeline.DiffPipeline.run
+
+    def counting(self, params=None):
+        calls.append(self.sources[0].stem if self.sources[0] else None)
+        return original(self, params)
+
+    monkeypatch.setattr(pipeline.DiffPipeline, "run", counting)
+    return calls
+
+
+def test_summary_records_every_pair(folders, count_compares, capsys):
+    status = _run(folders)
+    assert status == 1  # a corrupt file and a missing partner
+    out = folders[2]
+    summary = _summary(out)
+    assert list(summary.index) == ["alpha", "beta", "corrupt", "gamma", "lonely"]
+    assert summary.loc[list(GOOD), "status"].tolist() == ["ok"] * 3
+    assert (summary.loc[list(GOOD), "regions"].astype(int) >= 1).all()
+    assert summary.loc["corrupt", "status"] == "error"
+    assert "corrupt.png" in summary.loc["corrupt", "error"]
+    assert summary.loc["lonely", "status"] == "unmatched"
+    assert "no partner" in summary.loc["lonely", "error"]
+    for name in GOOD:
+        assert all((out / name / f).is_file() for f in (*OUTPUT_FILES, STAMP))
+    assert not (out / "corrupt" / STAMP).exists()
+    assert sorted(count_compares) == sorted(GOOD)  # the corrupt pair never loaded
+
+    data = json.loads((out / "summary.json").read_text())
+    assert data["counts"] == {"ok": 3, "error": 1, "unmatched": 1}
+    assert [row["name"] for row in data["pairs"]] == list(summary.index)
+    regions = json.loads((out / "alpha" / "regions.json").read_text())
+    assert data["pairs"][0]["regions"] == regions["n_regions"]
+    err = capsys.readouterr().err
+    assert "lonely" in err
+    assert "corrupt" in err
+
+
+def test_rerun_skips_finished_pairs(folders, count_compares):
+    out = folders[2]
+    _run(folders)
+    before = {f: (out / "alpha" / f).stat().st_mtime_ns for f in OUTPUT_FILES}
+    first = _summary(out)
+    count_compares.clear()
+    assert _run(folders) == 1
+    assert count_compares == []  # the corrupt pair fails again at loading
+    assert {f: (out / "alpha" / f).stat().st_mtime_ns for f in OUTPUT_FILES} == before
+    summary = _summary(out)
+    assert summary.loc[list(GOOD), "status"].tolist() == ["skipped"] * 3
+    # Numbers of skipped pairs come from their stamps: nothing is lost.
+    for column in ("regions", "diff_pixels", "score"):
+        assert summary.loc[list(GOOD), column].tolist() == first.loc[list(GOOD), column].tolist()
+    assert summary.loc["corrupt", "status"] == "error"
+
+
+def test_interrupted_run_resumes_without_recomputing(folders, count_compares, monkeypatch):
+    out = folders[2]
+    counting = pipeline.DiffPipeline.run
+
+    def interrupted(self, params=None):
+        if len(count_compares) == 1:  # Ctrl-C during the second pair
+            raise KeyboardInterrupt
+        return counting(self, params)
+
+    monkeypatch.setattr(pipeline.DiffPipeline, "run", interrupted)
+    assert _run(folders) == 130
+    summary = _summary(out)
+    assert summary.loc["alpha", "status"] == "ok"
+    assert summary.loc[["beta", "gamma"], "status"].tolist() == ["pending"] * 2
+    assert summary.loc["lonely", "status"] == "unmatched"
+    assert not (out / "beta" / STAMP).exists()
+    alpha = (out / "alpha" / "mask.png").stat().st_mtime_ns
+
+    monkeypatch.setattr(pipeline.DiffPipeline, "run", counting)
+    count_compares.clear()
+    assert _run(folders) == 1
+    assert sorted(count_compares) == ["beta", "gamma"]  # alpha was not recomputed
+    assert (out / "alpha" / "mask.png").stat().st_mtime_ns == alpha
+    summary = _summary(out)
+    assert summary.loc[list(GOOD), "status"].tolist() == ["skipped", "ok", "ok"]
+
+
+def test_incomplete_or_stale_outputs_are_recomputed(folders, count_compares):
+    left, _, out = folders
+    _run(folders)
+    (out / "alpha" / "mask.png").unlink()  # killed between two writes
+    (out / "beta" / STAMP).unlink()  # killed before the stamp
+    os.utime(left / "gamma.png", ns=(1, 1))  # the input changed since
+    count_compares.clear()
+    _run(folders)
+    assert sorted(count_compares) == sorted(GOOD)
+    assert (out / "alpha" / "mask.png").is_file()
+    count_compares.clear()
+    _run(folders, "--threshold", "0.3")  # other parameters: other results
+    assert sorted(count_compares) == sorted(GOOD)
+    count_compares.clear()
+    _run(folders, "--threshold", "0.3", "--color", "red")
+    assert sorted(count_compares) == sorted(GOOD)
+    count_compares.clear()
+    _run(folders, "--threshold", "0.3", "--color", "red", "--force")
+    assert sorted(count_compares) == sorted(GOOD)
+
+
+def test_all_ok_exits_zero(folders):
+    left, right, out = folders
+    (left / "corrupt.png").unlink()
+    (right / "corrupt.png").unlink()
+    (left / "lonely.png").unlink()
+    assert _run(folders) == 0
+    assert _run(folders) == 0  # all skipped
+    assert set(_summary(out)["status"]) == {"skipped"}
+
+
+def test_ambiguous_stems_are_errors(folders):
+    left, _, out = folders
+    Image.fromarray(np.zeros((60, 80, 3), np.uint8)).save(left / "alpha.jpg")
+    assert _run(folders) == 1
+    row = _summary(out).loc["alpha"]
+    assert row["status"] == "error"
+    assert "alpha.jpg" in row["error"]
+    assert "alpha.png" in row["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{tmp}/nope", "{right}"], "LEFT_DIR"),
+        (["{left}", "{left}/alpha.png"], "RIGHT_DIR"),
+        (["{left}", "{right}", "--threshold", "2"], "threshold"),
+        (["{left}", "{right}", "--workers", "0"], "--workers"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(folders, capsys, args, message):
+    left, right, out = folders
+    values = {"tmp": left.parent, "left": left, "right": right}
+    argv = [a.format(**values) for a in args] + ["-o", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+    assert not out.exists() or not (out / "summary.csv").exists()
+
+
+def test_output_that_is_a_file_is_a_usage_error(folders, capsys):
+    left, right, out = folders
+    out.write_text("")
+    assert main([str(left), str(right), "-o", str(out)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def _cli(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "imgdiff_widget", "batch", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_cli_reports_and_resumes(folders):
+    left, right, out = folders
+    done = _cli(left, right, "-o", out, "--scheduler", "sync")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "3 ok, 1 error, 1 unmatched" in done.stdout
+    assert "unmatched: lonely" in done.stderr
+    assert "error: corrupt" in done.stderr
+    again = _cli(left, right, "-o", out, "--no-progress")
+    assert again.returncode == 1
+    assert "3 skipped, 1 error, 1 unmatched" in again.stdout
+
+
+@pytest.mark.slow
+def test_cli_on_local_worker_processes(folders):
+    """The default: a local cluster of worker processes (here two)."""
+    left, right, out = folders
+    done = _cli(left, right, "-o", out, "--workers", "2")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "3 ok, 1 error, 1 unmatched" in done.stdout
+    summary = _summary(out)
+    assert summary.loc[list(GOOD), "status"].tolist() == ["ok"] * 3
+    assert all((out / name / STAMP).is_file() for name in GOOD)
+
+
+def test_cli_usage_error_has_no_traceback(tmp_path):
+    done = _cli(tmp_path / "missing", tmp_path, "-o", tmp_path / "out")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"imgdiff-widget batch: error: LEFT_DIR {tmp_path / 'missing'} does not exist; "
+        "give a folder of images."
+    ]
