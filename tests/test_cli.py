@@ -1,0 +1,243 @@
+"""Tests of the command line.
+
+Through real processes (``python -m imgdiff_widget``) for what a user sees; the
+long tables of bad values go through the same ``main()`` in-process, since each
+process pays about a second of imports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgdiff_widget._cli import main
+from imgdiff_widget._export import OUTPUT_FILES
+
+
+def run(*args) -> subprocess.CompletedProcess:
+    return run_many([args])[0]
+
+
+def run_many(arg_lists) -> list[subprocess.CompletedProcess]:
+    """Run several commands side by side (each pays the import time once)."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "imgdiff_widget", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args in arg_lists
+    ]
+    done = []
+    for proc, args in zip(procs, arg_lists, strict=True):
+        stdout, stderr = proc.communicate(timeout=120)
+        done.append(subprocess.CompletedProcess(args, proc.returncode, stdout, stderr))
+    return done
+
+
+def _check_error(proc: subprocess.CompletedProcess, phrase: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("imgdiff-widget: error:")
+    assert phrase in lines[0]
+    assert proc.stdout == ""
+
+
+@pytest.fixture
+def pair(tmp_path, make_texture):
+    a = make_texture((60, 80), 0)
+    b = a.copy()
+    b[20:35, 30:50] = (255, 0, 255)
+    paths = tmp_path / "a.png", tmp_path / "b.png"
+    Image.fromarray(a).save(paths[0])
+    Image.fromarray(b).save(paths[1])
+    return paths
+
+
+def test_help_shows_every_option_with_its_default():
+    proc = run("--help")
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    for option, default in [
+        ("--threshold", "auto"),
+        ("--min-area", "auto"),
+        ("--metric", "combined"),
+        ("--align", "auto"),
+        ("--size-mismatch", "auto"),
+        ("--win-size", "7"),
+        ("--smoothing", "2.0"),
+        ("--color", "magenta"),
+        ("--alpha", "0.5"),
+        ("--style", "fill+boxes"),
+    ]:
+        assert option in text
+        assert f"(default: {default})" in text, option
+    for option in ("--morphology", "--fill-holes", "--padding", "--ignore", "--output"):
+        assert option in text
+    assert "demo" in text
+
+
+def test_demo_writes_the_four_files(tmp_path):
+    out = tmp_path / "demo-out"
+    proc = run("demo", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(out)) == sorted(OUTPUT_FILES)
+    summary = json.loads((out / "regions.json").read_text())
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith(f"{summary['n_regions']} region(s) differ")
+    assert summary["n_regions"] >= 1
+
+
+def test_compare_two_files(pair, tmp_path):
+    out = tmp_path / "out"
+    proc = run(*pair, "-o", out, "--color", "lime", "--style", "boxes", "--threshold", "0.3")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert sorted(os.listdir(out)) == sorted(OUTPUT_FILES)
+    summary = json.loads((out / "regions.json").read_text())
+    assert summary["n_regions"] == 1
+    assert summary["params"]["color"] == "lime"
+    assert summary["threshold"] == pytest.approx(0.3)
+    assert proc.stdout.startswith("1 region(s) differ")
+    overlay = np.asarray(Image.open(out / "overlay_a.png"))
+    assert ((overlay == (0, 255, 0)).all(axis=-1)).any()  # lime boxes
+    mask = np.asarray(Image.open(out / "mask.png"))
+    assert set(np.unique(mask).tolist()) == {0, 255}
+
+
+def test_ignore_option_in_process(pair, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(
+        [*map(str, pair), "-o", str(out), "--ignore", "15,25,40,55", "--ignore", "0,0,1,1"]
+    )
+    assert code == 0
+    assert capsys.readouterr().out.startswith("0 region(s) differ")
+    summary = json.loads((out / "regions.json").read_text())
+    assert summary["n_regions"] == 0
+    assert summary["params"]["ignore"] == [[15, 25, 40, 55], [0, 0, 1, 1]]
+
+
+def test_bad_inputs_one_line_no_traceback(tmp_path, pair):
+    missing = tmp_path / "missing.png"
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    truncated = tmp_path / "half.png"
+    data = pair[0].read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    cases = [(missing, "no such file"), (text, "not an image"), (truncated, "trunc")]
+    procs = run_many([(pair[0], bad, "-o", out) for bad, _ in cases])
+    for (bad, phrase), proc in zip(cases, procs, strict=True):
+        _check_error(proc, phrase)
+        assert "image B" in proc.stderr
+        assert str(bad) in proc.stderr
+    assert not out.exists()
+
+
+def test_more_bad_inputs_in_process(tmp_path, pair, capsys):
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(small)
+    out = tmp_path / "out"
+    for bad, phrase in [(tmp_path, "directory"), (small, "size_mismatch"), (pair[0], "")]:
+        code = main([str(bad), str(pair[1]), "-o", str(out), "--threshold", "0.3"])
+        err = capsys.readouterr().err
+        if phrase:
+            assert code == 2
+            assert len(err.strip().splitlines()) == 1
+            assert phrase in err
+        else:
+            assert code == 0
+
+
+def test_flat_images_print_no_warnings(tmp_path, capsys):
+    # Blank screenshots: registration finds no shift; skimage's warning must not leak.
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(flat)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main([str(flat), str(flat), "-o", str(tmp_path / "out")])
+    assert code == 0
+    assert [str(w.message) for w in caught] == []
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out.startswith("0 region(s) differ")
+
+
+def test_never_writes_over_an_input(pair, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = out / "overlay_a.png"
+    victim.write_bytes(pair[0].read_bytes())
+    original = victim.read_bytes()
+    proc = run(victim, pair[1], "-o", out)
+    _check_error(proc, "input")
+    assert str(victim) in proc.stderr
+    assert victim.read_bytes() == original
+    assert sorted(os.listdir(out)) == ["overlay_a.png"]  # nothing else written, no temp files
+
+
+BAD_OPTIONS = [
+    (["--threshold", "7"], "threshold"),
+    (["--threshold", "high"], "--threshold"),
+    (["--min-area", "-3"], "min_area"),
+    (["--min-area", "2.5"], "--min-area"),
+    (["--win-size", "4"], "win_size"),
+    (["--metric", "mse"], "--metric"),
+    (["--align", "affine"], "--align"),
+    (["--size-mismatch", "stretch"], "--size-mismatch"),
+    (["--color", "notacolour"], "color"),
+    (["--style", "glow"], "style"),
+    (["--alpha", "2"], "alpha"),
+    (["--fill-holes", "maybe"], "--fill-holes"),
+    (["--ignore", "1,2,3"], "--ignore"),
+    (["--ignore", "5,5,1,1"], "ignore"),
+    (["--smoothing", "x"], "--smoothing"),
+    (["--padding", "-1"], "padding"),
+]
+
+
+def _check_option_error(code, stderr, phrase):
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("imgdiff-widget: error:")
+    assert phrase in last
+
+
+def test_bad_option_values_exit_2(pair, tmp_path):
+    # A sample through real processes: argparse's own check, a choice, a DiffParams check.
+    sample = [BAD_OPTIONS[i] for i in (1, 9)]
+    out = tmp_path / "out"
+    procs = run_many([(*pair, "-o", out, *args) for args, _ in sample])
+    for (_, phrase), proc in zip(sample, procs, strict=True):
+        _check_option_error(proc.returncode, proc.stderr, phrase)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("args", "phrase"), BAD_OPTIONS)
+def test_every_bad_option_value_exits_2_in_process(pair, tmp_path, capsys, args, phrase):
+    # The same entry point in-process, for every option (a process each would be slow).
+    out = tmp_path / "out"
+    try:
+        code = main([*map(str, pair), "-o", str(out), *args])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    _check_option_error(code, capsys.readouterr().err, phrase)
+    assert not out.exists()
+
+
+def test_missing_output_option_exits_2(pair, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([str(p) for p in pair])
+    assert info.value.code == 2
+    assert "--output" in capsys.readouterr().err
