@@ -142,7 +142,8 @@ def _local_cluster(threads: bool, n_workers: int) -> Any:
         n_workers=1 if threads else n_workers,
         threads_per_worker=n_workers if threads else 1,
         processes=not threads,
-        host="127.0.0.1",
+        # Worker processes talk over loopback TCP; threads in-process (inproc://).
+        host=None if threads else "127.0.0.1",
         dashboard_address=None,
         silence_logs=logging.ERROR,
     )
@@ -520,6 +521,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if status == EXIT_INTERRUPTED:
         for index, (name, a, b, *_) in enumerate(todo):
             if index not in finished:
+                # A worker may have finished the pair before its result arrived.
+                stamped = read_stamp(output / name, params, a, b)
+                if stamped is not None:
+                    rows.append(stamped)
+                    continue
                 rows.append(
                     {
                         "name": name,
