@@ -162,7 +162,8 @@ def test_auto_shift_through_compare_registers_two_crops(astro):
     # The rows and columns B cannot fill are left out of the comparison.
     assert not result.compared[:2].any()
     assert not result.compared[:, -3:].any()
-    assert result.compared[2:, :-3].all()
+    assert result.compared[20:-20, 20:-20].all()  # (a margin may be left out too)
+    assert result.compared.mean() > 0.8
     # Unaligned, the same pair is full of differences.
     assert compare(a, b, align="none").diff_fraction > 0.3
 
