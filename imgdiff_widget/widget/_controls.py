@@ -172,9 +172,10 @@ class Controls:
         self.flicker_play = widgets.Play(
             value=0, min=0, max=1, step=1, interval=600, repeat=True, description="flicker"
         )
+        self.flicker_box = widgets.HBox([self.flicker, self.flicker_play])
         # Navigation
         self.regions = widgets.Select(
-            options=[], rows=7, layout=widgets.Layout(width="100%", font_family="monospace")
+            options=[], rows=7, layout=widgets.Layout(width="100%")
         )
         self.previous = widgets.Button(description="◀ previous", layout=widgets.Layout(width="auto"))
         self.next = widgets.Button(description="next ▶", layout=widgets.Layout(width="auto"))
@@ -227,11 +228,10 @@ class Controls:
                 self.regions,
                 row(self.previous, self.next, self.reset),
             ],
-            layout=widgets.Layout(width="100%"),
+            layout=widgets.Layout(width="360px", margin="0 0 0 12px"),
         )
         self.tabs = tabs
         self.navigation = navigation
-        self.navigation.layout = widgets.Layout(width="360px", margin="0 0 0 12px")
         self.export_box = widgets.VBox(
             [widgets.HTML("<b>Export</b>"), row(self.folder, self.export), self.export_status],
             layout=widgets.Layout(margin="0 0 0 12px"),
@@ -370,7 +370,7 @@ class Controls:
         extra = {
             "blend": [self.blend],
             "swipe": [self.swipe],
-            "flicker": [widgets.HBox([self.flicker, self.flicker_play])],
+            "flicker": [self.flicker_box],
         }.get(view, [])
         self.view_extra.children = extra
 

@@ -107,6 +107,8 @@ class DisplayCopy:
         self.score = self.compared = self.mask = None
         self.histogram = None
         self.antialiased = None
+        self._reduced = None
+        self._reduced_score = None
 
     # -- refresh from a result ------------------------------------------------
     def update(self, result) -> None:
@@ -141,36 +143,60 @@ class DisplayCopy:
         h, w = self.mask.shape
         return (-0.5, w * self.step - 0.5, h * self.step - 0.5, -0.5)
 
-    def render(self, params: DiffParams, threshold: float, regions, mask=None) -> Crop:
-        """Draw both overlays at display resolution."""
+    def render(
+        self, params: DiffParams, threshold: float, regions, mask=None, extra: int = 1
+    ) -> Crop:
+        """Draw both overlays of the whole image, `extra` times coarser than the copy.
+
+        `extra` > 1 brings the copy down to the size of the panel on screen,
+        so drawing and resampling cost what the screen shows, not more.
+        """
         exact = mask is None or mask is self.mask
         mask = self.mask if mask is None else mask
-        style = _style_kwargs(params, threshold, self.score, mask, self.compared)
+        key = (self._bases_id, extra)
+        if self._reduced is None or self._reduced[0] != key:
+            self._reduced = (
+                key,
+                block_mean(self.base_a, extra),
+                block_mean(self.base_b, extra),
+            )
+        if self._reduced_score is None or self._reduced_score[0] != (self._score_id, extra):
+            self._reduced_score = (
+                (self._score_id, extra),
+                block_max(self.score, extra),
+                block_max(self.compared, extra),
+            )
+        base_a, base_b = self._reduced[1:]
+        score, compared = self._reduced_score[1:]
+        mask = block_max(mask, extra)
+        style = _style_kwargs(params, threshold, score, mask, compared)
         if exact and self.antialiased is not None:
-            style["antialiased"] = self.antialiased
-        small = _scale_regions(regions, self.step)
+            style["antialiased"] = block_max(self.antialiased, extra)
+        small = _scale_regions(regions, self.step * extra)
+        h, w = mask.shape
+        step = self.step * extra
         return Crop(
-            render_overlay(self.base_a, mask, small, **style),
-            render_overlay(self.base_b, mask, small, **style),
+            render_overlay(base_a, mask, small, **style),
+            render_overlay(base_b, mask, small, **style),
             mask,
-            self.score,
-            self.extent,
+            score,
+            (-0.5, w * step - 0.5, h * step - 0.5, -0.5),
         )
 
 
-def render_crop(result, params: DiffParams, view, limit: int) -> Crop | None:
-    """Render the visible part of `result` at screen resolution.
+def render_crop(result, params: DiffParams, view, step: int) -> Crop | None:
+    """Render the visible part of `result`, `step` full-resolution pixels per pixel.
 
     Parameters
     ----------
     view : (x0, x1, y0, y1)
         Visible rectangle in A's pixel coordinates.
-    limit : int
-        Longest side of the rendered crop, in pixels.
+    step : int
+        Downsampling of the crop (1 = full resolution).
 
     Returns
     -------
-    Crop, or None when the whole display copy is already sharp enough.
+    Crop, or None when nothing is visible.
     """
     height, width = result.mask.shape
     x0, x1 = sorted(view[:2])
@@ -178,9 +204,6 @@ def render_crop(result, params: DiffParams, view, limit: int) -> Crop | None:
     c0, c1 = max(0, math.floor(x0 + 0.5)), min(width, math.ceil(x1 + 0.5))
     r0, r1 = max(0, math.floor(y0 + 0.5)), min(height, math.ceil(y1 + 0.5))
     if c1 <= c0 or r1 <= r0:
-        return None
-    step = display_step((r1 - r0, c1 - c0), limit)
-    if step >= display_step((height, width), limit):
         return None
     window = (slice(r0, r1), slice(c0, c1))
     base_a, base_b = full_bases(result)

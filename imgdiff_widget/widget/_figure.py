@@ -38,7 +38,8 @@ VIEWS = ("side", "blend", "flicker", "swipe", "heatmap", "histogram")
 _IMAGE_KINDS = ("a", "b", "mask", "single", "heatmap")
 _HEAT_CMAP = "inferno"
 
-Source = Callable[[str, tuple[float, float, float, float]], tuple[np.ndarray, tuple]]
+# source(kind, (x0, x1, y0, y1), (panel width, height) in screen pixels) -> (pixels, extent)
+Source = Callable[[str, tuple, tuple[float, float]], tuple[np.ndarray, tuple]]
 
 
 def active_backend() -> str:
@@ -73,7 +74,8 @@ class _ViewImage(AxesImage):
         key = (view, self._owner.version, self._owner.view_state())
         if key == self._key or self._owner.source is None:
             return
-        data, extent = self._owner.source(self.kind, view)
+        bbox = ax.bbox
+        data, extent = self._owner.source(self.kind, view, (bbox.width, bbox.height))
         self.set_data(data)
         self.set_extent(extent)
         self._key = key
@@ -288,10 +290,13 @@ class DiffFigure:
         self.set_swipe(self.swipe)
 
     # -- drawing ------------------------------------------------------------
-    def redraw(self) -> None:
-        """Show the current state: ``draw_idle`` on ipympl, a fresh PNG otherwise."""
+    def redraw(self, now: bool = False) -> None:
+        """Show the current state: ``draw_idle`` on ipympl (a draw when `now`), else a PNG."""
         if self.backend == "ipympl":
-            self.widget.draw_idle()
+            if now:
+                self.widget.draw()
+            else:
+                self.widget.draw_idle()
         else:
             self.widget.value = self.png()
 

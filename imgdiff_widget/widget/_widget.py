@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -308,9 +309,11 @@ class DiffWidget(widgets.VBox):
         self._wanted = None
         self._idle.set()
         with self._lock:
+            figure_widget = self._figure.widget
             self._figure.close()
-            for child in self._controls.all_widgets():
-                child.close()
+            for child in _reachable_widgets([self, figure_widget, *self._controls.all_widgets()]):
+                if child is not self:
+                    child.close()
             self._pipe = None
             self._display = None
             self._shown = None
@@ -472,7 +475,8 @@ class DiffWidget(widgets.VBox):
                 self._apply(result)
                 return
             if shown is not None and changed <= _PREVIEWABLE:
-                self._show_preview(params)
+                # Drawn before the worker starts, so it does not compete for the CPU.
+                self._show_preview(params, now=True)
             if not running:
                 self._idle.clear()
                 self._busy_since = time.perf_counter()
@@ -574,7 +578,7 @@ class DiffWidget(widgets.VBox):
         c.show_chosen(result.threshold, result.min_area)
         c.set_status(_status(result))
 
-    def _show_preview(self, params: DiffParams) -> None:
+    def _show_preview(self, params: DiffParams, now: bool = False) -> None:
         result = self.result
         if result is None:
             return
@@ -591,13 +595,13 @@ class DiffWidget(widgets.VBox):
             )
             mask, regions = preview(self._display, params, threshold)
             shown = _Shown(params, mask, regions, threshold, False)
-        self._draw(shown)
+        self._draw(shown, now=now)
         self._controls.set_status(
             f"preview at display resolution: {len(shown.regions)} region(s); "
             "computing the full-resolution result…"
         )
 
-    def _draw(self, shown: _Shown) -> None:
+    def _draw(self, shown: _Shown, now: bool = False) -> None:
         with self._lock:
             self._shown = shown
             fig = self._figure
@@ -609,30 +613,37 @@ class DiffWidget(widgets.VBox):
             fig.set_color(color)
             fig.set_threshold(shown.threshold, self._display.histogram)
             self._controls.set_regions(shown.regions, self._selected)
-            fig.redraw()
+            fig.redraw(now)
 
-    def _crop(self, view) -> Crop:
+    def _crop(self, view, pixels) -> Crop:
+        """Pixels for a view at the panel's screen resolution (cached per state and view)."""
+        display = self._display
         version = self._figure.version
-        key = (version, tuple(round(v, 2) for v in view))
-        if self._zoom_cache is not None and self._zoom_cache[0] == key:
-            return self._zoom_cache[1]
+        vis_w, vis_h = abs(view[1] - view[0]), abs(view[3] - view[2])
+        # Full-resolution pixels per screen pixel (never coarser than the screen).
+        step = max(1, math.floor(min(vis_w / max(pixels[0], 1), vis_h / max(pixels[1], 1))))
         shown = self._shown
-        crop = None
-        if shown.exact and self.result is not None and shown.params == self.result.params:
-            crop = render_crop(self.result, shown.params, view, self._display_limit)
-        if crop is not None:
-            self._zoom_cache = (key, crop)
-            return crop
-        if self._crop_cache is None or self._crop_cache[0] != version:
-            crop = self._display.render(shown.params, shown.threshold, shown.regions, shown.mask)
-            self._crop_cache = (version, crop)
+        if step < display.step and shown.exact and self.result is not None:
+            key = (version, tuple(round(v, 2) for v in view), step)
+            if self._zoom_cache is not None and self._zoom_cache[0] == key:
+                return self._zoom_cache[1]
+            crop = render_crop(self.result, shown.params, view, step)
+            if crop is not None:
+                self._zoom_cache = (key, crop)
+                return crop
+        extra = max(1, step // display.step)
+        if self._crop_cache is None or self._crop_cache[0] != (version, extra):
+            crop = display.render(
+                shown.params, shown.threshold, shown.regions, shown.mask, extra=extra
+            )
+            self._crop_cache = ((version, extra), crop)
         return self._crop_cache[1]
 
-    def _source(self, kind: str, view) -> tuple[np.ndarray, tuple]:
+    def _source(self, kind: str, view, pixels) -> tuple[np.ndarray, tuple]:
         with self._lock:
             if self._shown is None:
                 return np.zeros((2, 2, 3), np.uint8), (-0.5, 1.5, 1.5, -0.5)
-            crop = self._crop(view)
+            crop = self._crop(view, pixels)
         if kind == "a":
             return crop.overlay_a, crop.extent
         if kind == "b":
@@ -656,6 +667,26 @@ class DiffWidget(widgets.VBox):
                 [crop.overlay_a[:, :split], crop.overlay_b[:, split:]], axis=1
             ), crop.extent
         return (crop.overlay_b if self.flicker == "B" else crop.overlay_a), crop.extent
+
+
+def _reachable_widgets(roots) -> list[widgets.Widget]:
+    """Widgets reachable from `roots` through widget-valued traits (children, layout, style)."""
+    found: dict[int, widgets.Widget] = {}
+    stack = list(roots)
+    while stack:
+        w = stack.pop()
+        if not isinstance(w, widgets.Widget) or id(w) in found:
+            continue
+        found[id(w)] = w
+        for name in w.trait_names():
+            if name in ("comm", "keys", "log"):
+                continue
+            value = getattr(w, name, None)
+            if isinstance(value, widgets.Widget):
+                stack.append(value)
+            elif isinstance(value, (list, tuple)):
+                stack.extend(v for v in value if isinstance(v, widgets.Widget))
+    return list(found.values())
 
 
 def _running_loop():
