@@ -100,9 +100,9 @@ class DisplayCopy:
         self.limit = limit
         self.step = 1
         self.shape = (0, 0)
-        self._bases_id: tuple[int, int] | None = None
-        self._score_id: int | None = None
-        self._mask_id: int | None = None
+        self._sources: list = [None, None, None, None]  # base A, base B, score, mask
+        self._bases_id = 0
+        self._score_id = 0
         self.base_a = self.base_b = None
         self.score = self.compared = self.mask = None
         self.histogram = None
@@ -116,18 +116,21 @@ class DisplayCopy:
         base_a, base_b = full_bases(result)
         self.shape = result.mask.shape
         self.step = display_step(self.shape, self.limit)
-        if self._bases_id != (id(base_a), id(base_b)):
+        # Sources are compared by identity and kept referenced, so an id is never reused.
+        if self._sources[0] is not base_a or self._sources[1] is not base_b:
             self.base_a = block_mean(base_a, self.step)
             self.base_b = block_mean(base_b, self.step)
-            self._bases_id = (id(base_a), id(base_b))
-        if self._score_id != id(result.score_map):
+            self._sources[0:2] = [base_a, base_b]
+            self._bases_id += 1
+        if self._sources[2] is not result.score_map:
             self.score = block_max(result.score_map, self.step)
             # A display pixel is compared when any of its pixels is.
             self.compared = block_max(result.compared, self.step)
             quantised = np.minimum(result.score_map[result.compared] * 255, 255)
             self.histogram = np.bincount(quantised.astype(np.uint8), minlength=256)
-            self._score_id = id(result.score_map)
-        if self._mask_id != id(result.mask):
+            self._sources[2] = result.score_map
+            self._score_id += 1
+        if self._sources[3] is not result.mask:
             self.mask = block_max(result.mask, self.step)
             antialiased = getattr(result, "antialiased", None)
             self.antialiased = (
@@ -135,7 +138,7 @@ class DisplayCopy:
                 if antialiased is not None and antialiased.any()
                 else None
             )
-            self._mask_id = id(result.mask)
+            self._sources[3] = result.mask
 
     @property
     def extent(self) -> tuple[float, float, float, float]:
