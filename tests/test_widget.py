@@ -82,7 +82,8 @@ def test_every_param_is_a_synced_trait(widget):
     for name in PARAM_NAMES:
         assert widget.has_trait(name), name
         assert getattr(widget, name) == getattr(widget.params, name) or name == "ignore"
-    assert widget.result is not None and widget.result.params == widget.params
+    assert widget.result is not None
+    assert widget.result.params == widget.params
 
 
 def test_colour_appears_in_canvas(widget):
@@ -184,7 +185,10 @@ def test_region_zoom_and_navigation(widget):
     for ax in image_axes:
         x0, x1 = ax.get_xlim()
         y1, y0 = ax.get_ylim()
-        assert x0 <= c0 and x1 >= c1 and y0 <= r0 and y1 >= r1
+        assert x0 <= c0
+        assert x1 >= c1
+        assert y0 <= r0
+        assert y1 >= r1
         assert x1 - x0 < widget.result.mask.shape[1]
     widget.next_region()
     assert widget.controls.regions.value == regions[2 % len(regions)].label
@@ -194,7 +198,7 @@ def test_region_zoom_and_navigation(widget):
     widget.controls.previous.click()
     assert widget.controls.regions.value == regions[-1].label
     widget.controls.reset.click()
-    h, w = widget.result.mask.shape
+    _h, w = widget.result.mask.shape
     assert widget._figure.ax_a.get_xlim() == (-0.5, w - 0.5)
     assert widget.controls.regions.value is None
 
@@ -223,9 +227,10 @@ def test_export_writes_files(widget, tmp_path):
     saved = json.loads((target / "regions.json").read_text())
     assert len(saved["regions"]) == len(widget.result.regions)
     written = widget.save(tmp_path / "again")
-    assert set(written) == {"overlay_a.png", "overlay_b.png", "mask.png", "regions.json"} or len(
-        written
-    ) == 4
+    assert (
+        set(written) == {"overlay_a.png", "overlay_b.png", "mask.png", "regions.json"}
+        or len(written) == 4
+    )
 
 
 def test_bad_value_shows_error_and_keeps_state(widget):
@@ -236,12 +241,14 @@ def test_bad_value_shows_error_and_keeps_state(widget):
     assert "threshold=2.0" in widget.error
     assert "threshold=2.0" in widget.controls.error.value
     assert "Traceback" not in widget.controls.error.value
-    assert widget.threshold == 0.4 and widget.params.threshold == 0.4
+    assert widget.threshold == 0.4
+    assert widget.params.threshold == 0.4
     assert widget.controls.threshold.value == pytest.approx(0.4)
     assert widget.result is good
     assert np.array_equal(image, pixels(widget))
     widget.color = "not-a-colour"
-    assert "colour" in widget.error and widget.color != "not-a-colour"
+    assert "colour" in widget.error
+    assert widget.color != "not-a-colour"
     widget.controls.ignore.value = "1,2,3"
     assert "4 numbers" in widget.error
     assert widget.params.ignore is None
@@ -264,7 +271,8 @@ def test_result_observers_fire(widget):
     widget.threshold = 0.5
     widget.color = "red"
     assert len(seen) == 2
-    assert seen[-1] is widget.result and seen[-1].params.color == "red"
+    assert seen[-1] is widget.result
+    assert seen[-1].params.color == "red"
 
 
 def test_params_property_applies_at_once(widget):
@@ -272,21 +280,27 @@ def test_params_property_applies_at_once(widget):
     widget.observe(lambda change: seen.append(change["new"]), "result")
     widget.params = DiffParams(threshold=0.45, color="cyan", min_area=50)
     assert len(seen) == 1
-    assert widget.threshold == 0.45 and widget.color == "cyan" and widget.min_area == 50
+    assert widget.threshold == 0.45
+    assert widget.color == "cyan"
+    assert widget.min_area == 50
     assert widget.controls.min_area.value == 50
 
 
 def test_ignore_zoomed_area(widget):
     widget.select_region(widget.result.regions[0].label)
     widget.controls.ignore_zoom.click()
-    assert widget.params.ignore is not None and len(widget.params.ignore) == 1
+    assert widget.params.ignore is not None
+    assert len(widget.params.ignore) == 1
     assert widget.controls.ignore.value.count(",") == 3
 
 
 def test_status_line(widget):
     text = widget.controls.status.value
     assert f"{len(widget.result.regions)} region(s)" in text
-    assert "threshold" in text and "(auto)" in text and "shift" in text and "ms" in text
+    assert "threshold" in text
+    assert "(auto)" in text
+    assert "shift" in text
+    assert "ms" in text
 
 
 def test_background_mode_previews_then_applies(pair):
@@ -297,19 +311,22 @@ def test_background_mode_previews_then_applies(pair):
     w.color = "lime"  # folded into the pending request
     w.wait(60)
     assert w.result is not first
-    assert w.result.params.threshold == 0.35 and w.result.params.color == "lime"
+    assert w.result.params.threshold == 0.35
+    assert w.result.params.color == "lime"
     assert not w.busy
     w.metric = "absdiff"
     w.wait(60)
     assert w.result.params.metric == "absdiff"
     w.threshold = 1.5
-    assert w.error and w.params.threshold == 0.35
+    assert w.error
+    assert w.params.threshold == 0.35
     w.close()
 
 
 def test_repr_mimebundle_has_static_png(widget):
     bundle = widget._repr_mimebundle_()
-    assert "image/png" in bundle and "text/plain" in bundle
+    assert "image/png" in bundle
+    assert "text/plain" in bundle
     import base64
 
     assert base64.b64decode(bundle["image/png"])[:4] == b"\x89PNG"
@@ -319,7 +336,8 @@ def test_plot_helper(pair):
     result = idw.compare(*pair, color="lime")
     fig, axes = plt.subplots(1, 2)
     drawn = idw.plot(result, ax=axes)
-    assert len(drawn) == 2 and len(axes[0].images) == 1
+    assert len(drawn) == 2
+    assert len(axes[0].images) == 1
     fig.canvas.draw()
     assert count_colour(np.asarray(fig.canvas.buffer_rgba())[..., :3], (0, 255, 0)) > 100
     plt.close(fig)

@@ -174,10 +174,10 @@ class Controls:
         )
         self.flicker_box = widgets.HBox([self.flicker, self.flicker_play])
         # Navigation
-        self.regions = widgets.Select(
-            options=[], rows=7, layout=widgets.Layout(width="100%")
+        self.regions = widgets.Select(options=[], rows=7, layout=widgets.Layout(width="100%"))
+        self.previous = widgets.Button(
+            description="◀ previous", layout=widgets.Layout(width="auto")
         )
-        self.previous = widgets.Button(description="◀ previous", layout=widgets.Layout(width="auto"))
         self.next = widgets.Button(description="next ▶", layout=widgets.Layout(width="auto"))
         self.reset = widgets.Button(description="reset zoom", layout=widgets.Layout(width="auto"))
         # Export, status, errors
@@ -256,8 +256,9 @@ class Controls:
     # -- wiring ---------------------------------------------------------------
     def _wire(self) -> None:
         simple = (
-            "metric", "align", "size_mismatch", "ignore_antialiasing", "win_size", "smoothing", "morphology", "padding",
-            "fill_holes", "style", "alpha", "view", "blend", "swipe", "flicker",
+            "metric", "align", "size_mismatch", "ignore_antialiasing", "win_size",
+            "smoothing", "morphology", "padding", "fill_holes", "style", "alpha",
+            "view", "blend", "swipe", "flicker",
         )  # fmt: skip
         for name in simple:
             getattr(self, name).observe(self._forward(name), "value")

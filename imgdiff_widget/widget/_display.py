@@ -142,7 +142,7 @@ class DisplayCopy:
 
     @property
     def extent(self) -> tuple[float, float, float, float]:
-        """imshow extent of the display copy in A's full-resolution pixels."""
+        """Imshow extent of the display copy in A's full-resolution pixels."""
         h, w = self.mask.shape
         return (-0.5, w * self.step - 0.5, h * self.step - 0.5, -0.5)
 
@@ -282,7 +282,7 @@ def preview(copy: DisplayCopy, params: DiffParams, threshold: float) -> tuple:
         fill_holes=params.fill_holes,
         padding=round(params.padding / step),
     )
-    labels, count = ndi.label(mask, structure=np.ones((3, 3), bool))
+    labels, _count = ndi.label(mask, structure=np.ones((3, 3), bool))
     regions = []
     for number, box in enumerate(ndi.find_objects(labels)[:1000], start=1):
         inside = labels[box] == number

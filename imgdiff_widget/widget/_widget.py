@@ -53,9 +53,7 @@ def _param_traits() -> dict[str, traitlets.TraitType]:
         "alpha": traitlets.Float,
         "fill_holes": traitlets.Bool,
     }
-    return {
-        name: typed.get(name, traitlets.Any)(getattr(_DEFAULTS, name)) for name in PARAM_NAMES
-    }
+    return {name: typed.get(name, traitlets.Any)(getattr(_DEFAULTS, name)) for name in PARAM_NAMES}
 
 
 @dataclass
@@ -188,9 +186,7 @@ class DiffWidget(widgets.VBox):
         self._controls = Controls(
             self._on_control, self._on_action, max_area=max(1000, shape[0] * shape[1] // 1000)
         )
-        self._figure = DiffFigure(
-            backend or active_backend(), shape, figsize=figsize, dpi=100
-        )
+        self._figure = DiffFigure(backend or active_backend(), shape, figsize=figsize, dpi=100)
         self._figure.source = self._source
         c = self._controls
         self.children = [
@@ -231,7 +227,9 @@ class DiffWidget(widgets.VBox):
     def params(self, params: DiffParams) -> None:
         if not isinstance(params, DiffParams):
             raise TypeError(f"params must be a DiffParams, not {type(params).__name__}")
-        changed = {n for n in PARAM_NAMES if params.value_key((n,)) != self._params.value_key((n,))}
+        changed = {
+            n for n in PARAM_NAMES if params.value_key((n,)) != self._params.value_key((n,))
+        }
         if not changed:
             return
         with self._quiet_traits():
@@ -513,8 +511,10 @@ class DiffWidget(widgets.VBox):
                 if self._closed:
                     return
                 if error is not None:
-                    message = error if isinstance(error, ImageDiffError) else (
-                        f"internal error ({type(error).__name__}: {error})"
+                    message = (
+                        error
+                        if isinstance(error, ImageDiffError)
+                        else (f"internal error ({type(error).__name__}: {error})")
                     )
                     self._rejected(message)
                 elif result is not None:
@@ -661,7 +661,7 @@ class DiffWidget(widgets.VBox):
             x0, x1 = sorted(view[:2])
             split_x = x0 + float(self.swipe) * (x1 - x0)
             left, right = crop.extent[:2]
-            split = int(round((split_x - left) / (right - left) * crop.overlay_a.shape[1]))
+            split = round((split_x - left) / (right - left) * crop.overlay_a.shape[1])
             split = min(max(split, 0), crop.overlay_a.shape[1])
             return np.concatenate(
                 [crop.overlay_a[:, :split], crop.overlay_b[:, split:]], axis=1
