@@ -9,8 +9,6 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import transform as sktransform
 from skimage.color import rgb2gray
-from skimage.feature import ORB, match_descriptors
-from skimage.measure import ransac
 from skimage.registration import phase_cross_correlation
 
 from ._errors import ImageDiffError, SizeMismatchError
@@ -257,6 +255,11 @@ def _apply_shift(b: np.ndarray, valid: np.ndarray, shift) -> Registration:
 
 
 def _homography(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Registration:
+    # Imported here: skimage.feature pulls in scipy.stats, a second of start-up
+    # that every CLI call would pay for a method few calls use.
+    from skimage.feature import ORB, match_descriptors
+    from skimage.measure import ransac
+
     factor = _downscale_factor(a.shape)
     ga, gb = _small_gray(a, factor), _small_gray(b, factor)
     keypoints, descriptors = [], []

@@ -33,12 +33,7 @@ def atomic_write(path: Path, data: bytes, protected: Iterable[Path | None] = ())
     ImageDiffError
         If `path` is one of the `protected` files (an input image).
     """
-    for source in protected:
-        if source is not None and _same_file(path, source):
-            raise ImageDiffError(
-                f"refusing to write {path}: it is one of the input images. Choose "
-                "another output directory."
-            )
+    _check_not_input(path, protected)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -50,6 +45,15 @@ def atomic_write(path: Path, data: bytes, protected: Iterable[Path | None] = ())
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _check_not_input(path: Path, protected: Iterable[Path | None]) -> None:
+    for source in protected:
+        if source is not None and _same_file(path, source):
+            raise ImageDiffError(
+                f"refusing to write {path}: it is one of the input images. Choose "
+                "another output directory."
+            )
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -86,6 +90,9 @@ def write_result(result: DiffResult, directory: Path) -> dict[str, Path]:
         "mask.png": png_bytes(result.mask_image),
         "regions.json": json.dumps(result.summary(), indent=2).encode(),
     }
+    for name in payloads:
+        # Refuse before writing anything, so a refusal leaves no half-written folder.
+        _check_not_input(directory / name, result.sources)
     written = {}
     for name, data in payloads.items():
         path = directory / name

@@ -16,6 +16,8 @@ from scipy import ndimage as ndi
 from skimage import morphology
 from skimage.filters import apply_hysteresis_threshold
 
+from ._errors import ParameterError
+
 __all__ = [
     "NoiseModel",
     "auto_min_area",
@@ -40,6 +42,8 @@ _CEILINGS = {"structure": 0.5, "color": 0.3, "absdiff": 0.5, "pixel": 0.1}
 # to their real extent: 16/255, above most JPEG noise (Resemble.js's default
 # per-channel tolerance too).
 _SUPPORT_LEVEL = 16 / 255
+# Pieces of a trimmed region smaller than this are dropped as specks.
+_SPECK_AREA = 6
 # Pixels used for the robust statistics (a strided sample is as good as all).
 _NOISE_SAMPLE = 500_000
 # Hysteresis: pixels above this fraction of the threshold join a region that
@@ -104,8 +108,13 @@ def ignore_mask(ignore, shape: tuple[int, int]) -> np.ndarray:
     mask = np.zeros(shape, bool)
     if ignore is None:
         return mask
-    if isinstance(ignore, np.ndarray) and ignore.ndim == 2:
-        return ignore.astype(bool, copy=True)
+    if isinstance(ignore, np.ndarray) and ignore.ndim == 2 and ignore.dtype == bool:
+        if ignore.shape != shape:
+            raise ParameterError(
+                f"the ignore mask is {ignore.shape[1]}x{ignore.shape[0]} but the compared "
+                f"images are {shape[1]}x{shape[0]} (width x height); pass a mask of that size."
+            )
+        return ignore.copy()
     for row0, col0, row1, col1 in ignore:
         mask[max(row0, 0) : max(row1, 0), max(col0, 0) : max(col1, 0)] = True
     return mask
@@ -163,9 +172,24 @@ def refine_to_support(
         support = changed & region
         if support.sum() >= 0.05 * region.sum():
             support = ndi.binary_closing(support, structure=morphology.disk(2), border_value=0)
-            region = ndi.binary_fill_holes(support) & region
+            region = _drop_specks(ndi.binary_fill_holes(support) & region)
         out[rows, cols][region] = index
     return out
+
+
+def _drop_specks(region: np.ndarray) -> np.ndarray:
+    """Keep the body of a trimmed region: drop pieces of a few pixels beside it.
+
+    Pixels of JPEG noise in a region's halo pass the support test alone;
+    they are specks apart from the change itself.
+    """
+    pieces, count = ndi.label(region, structure=np.ones((3, 3), bool))
+    if count < 2:
+        return region
+    areas = np.bincount(pieces.ravel())
+    areas[0] = 0
+    keep = areas >= min(_SPECK_AREA, areas.max())
+    return keep[pieces]
 
 
 def clean_mask(

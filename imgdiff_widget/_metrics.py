@@ -45,10 +45,10 @@ _DELTA_E_SCALE = 100.0
 # the contrast-structure term alone (the fast kernel, no second code path).
 _NO_LUMINANCE_K1 = 1e4
 # The luminance is smoothed less than colour: structure lives in edges.
-_STRUCTURE_SMOOTHING = 0.5
-# Channel values at or beyond these are clipped (254.5/255 and 0.5/255).
-_CLIP_HIGH = np.float32(254.5 / 255)
-_CLIP_LOW = np.float32(0.5 / 255)
+_STRUCTURE_SMOOTHING = 1 / 3
+# Channel values at or beyond these count as clipped (black 2/255, white 253/255).
+_CLIP_HIGH = np.float32(253 / 255)
+_CLIP_LOW = np.float32(2 / 255)
 # Pixels used to fit the exposure change (a strided sample is as good as all).
 _EXPOSURE_SAMPLE = 200_000
 
@@ -61,15 +61,22 @@ def components_for(metric: str) -> tuple[str, ...]:
 def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Return B with a global per-channel gain and offset fitted to A.
 
-    The fit is a least-squares line per channel over the valid pixels, refitted
-    without the 20 % worst residuals so that the real differences do not pull
-    it. A global exposure or white-balance change therefore vanishes while
-    local changes stay.
+    The line is an orthogonal (total least squares) fit of A against B over
+    the valid pixels, refitted without the 20 % worst residuals so that the
+    real differences do not pull it. Orthogonal, because both images carry
+    noise: ordinary least squares would shrink the gain towards 0 on dark,
+    low-contrast images. A global exposure or white-balance change therefore
+    vanishes while local changes stay. Where B is clipped (white or black),
+    its true value is unknown beyond the clip, so the matched value is moved
+    towards A as far as the clip allows: a highlight that saturated in the
+    brighter shot is not a difference.
 
     Parameters
     ----------
     a, b : ndarray of float32, shape (H, W, 3)
+        The reference and the image to adjust.
     valid : ndarray of bool, shape (H, W)
+        Pixels both images have.
 
     Returns
     -------
@@ -84,13 +91,15 @@ def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarra
     flat_a, flat_b = a.reshape(-1, 3)[index], b.reshape(-1, 3)[index]
     out = np.empty_like(b)
     for channel in range(3):
-        x, y = (
-            flat_b[:, channel].astype(np.float64),
-            flat_a[:, channel].astype(np.float64),
-        )
+        x = flat_b[:, channel].astype(np.float64)
+        y = flat_a[:, channel].astype(np.float64)
+        unclipped = (x > _CLIP_LOW) & (x < _CLIP_HIGH) & (y > _CLIP_LOW) & (y < _CLIP_HIGH)
+        x, y = x[unclipped], y[unclipped]
         gain, offset = _fit_line(x, y)
-        keep = np.abs(y - (gain * x + offset)) <= np.quantile(np.abs(y - (gain * x + offset)), 0.8)
-        gain, offset = _fit_line(x[keep], y[keep])
+        residual = np.abs(y - (gain * x + offset))
+        if residual.size:
+            keep = residual <= np.quantile(residual, 0.8)
+            gain, offset = _fit_line(x[keep], y[keep])
         matched = out[..., channel]
         np.multiply(b[..., channel], np.float32(gain), out=matched)
         matched += np.float32(offset)
@@ -102,12 +111,16 @@ def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarra
 
 
 def _fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    var = x.var()
-    if var < 1e-8:
+    """Orthogonal-regression line y = gain * x + offset (gain 1 if x barely varies)."""
+    if x.size < 16 or x.var() < 1e-6:
+        return 1.0, float(np.median(y - x)) if x.size else 0.0
+    sxx, syy = x.var(), y.var()
+    sxy = float(np.mean((x - x.mean()) * (y - y.mean())))
+    if abs(sxy) < 1e-12:
         return 1.0, float(y.mean() - x.mean())
-    gain = float(np.mean((x - x.mean()) * (y - y.mean())) / var)
+    gain = (syy - sxx + np.sqrt((syy - sxx) ** 2 + 4 * sxy**2)) / (2 * sxy)
     # A gain far from 1 is not an exposure change but a different picture.
-    gain = min(max(gain, 0.5), 2.0)
+    gain = float(min(max(gain, 0.5), 2.0))
     return gain, float(y.mean() - gain * x.mean())
 
 
@@ -117,7 +130,7 @@ def difference_components(
     names: tuple[str, ...],
     *,
     win_size: int = 7,
-    smoothing: float = 2.0,
+    smoothing: float = 3.0,
 ) -> dict[str, np.ndarray]:
     """Compute the named difference components of two registered images.
 

@@ -75,7 +75,7 @@ class DiffParams:
     align: str = "auto"
     size_mismatch: str = "auto"
     win_size: int = 7
-    smoothing: float = 2.0
+    smoothing: float = 3.0
     morphology: int = 1
     fill_holes: bool = True
     padding: int = 0

@@ -202,7 +202,13 @@ def _score(registered, p: DiffParams, _pipe):
     # as screenshot tools do. The overlays always show B as it is.
     b = reg.b if p.metric == "pixel" else match_exposure(a, reg.b, reg.valid)
     components = difference_components(a, b, names, win_size=p.win_size, smoothing=p.smoothing)
-    scored = {"registered": registered, "components": components, "b_matched": b}
+    valid = reg.valid
+    if p.metric != "pixel" and not valid.all():
+        # Windows and smoothing reach this far across the edge of the overlap,
+        # where B's padding would score as a difference.
+        reach = p.win_size // 2 + int(np.ceil(2 * p.smoothing))
+        valid = ndi.binary_erosion(valid, iterations=reach, border_value=1)
+    scored = {"registered": registered, "components": components, "b_matched": b, "valid": valid}
     if p.metric == "pixel" or _ignores_antialiasing(p):
         # Every changed pixel is tested (threshold 0) so that the threshold
         # stage can cut anywhere without recomputing.
@@ -235,7 +241,7 @@ def _noise(scored, p: DiffParams, _pipe):
         # over its neighbours, so the photo metrics skip those too.
         aa = scored["aa_flags"]
         ignored = ignored | (aa if p.metric == "pixel" else ndi.binary_dilation(aa, iterations=2))
-    compared = reg.valid & ~ignored
+    compared = scored["valid"] & ~ignored
     levels = estimate_noise(scored["components"], compared)
     score_map = combine_components(scored["components"], levels)
     score_map[~compared] = 0.0

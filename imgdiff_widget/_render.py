@@ -38,6 +38,8 @@ def parse_color(color) -> tuple[float, float, float]:
     from matplotlib.colors import to_rgb  # colour parsing only; no pyplot
 
     try:
+        if isinstance(color, str) and color.lower() == "none":
+            raise ValueError("no colour")
         return tuple(float(c) for c in to_rgb(color))
     except (ValueError, TypeError):
         raise ParameterError(

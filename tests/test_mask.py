@@ -163,11 +163,6 @@ def test_ignore_rectangle_and_mask_in_the_pipeline(edited):
     assert not by_mask.mask[ignore].any()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: an ignore mask of the wrong shape fails with numpy's broadcast "
-    "ValueError instead of a ParameterError naming both shapes (reported to the lead)",
-)
 def test_ignore_mask_of_the_wrong_shape_is_a_parameter_error(edited):
     from imgdiff_widget import ParameterError
 
