@@ -62,3 +62,112 @@ def test_find_regions_matches_whole_image_statistics(seed, shape):
 def test_find_regions_on_an_empty_mask():
     assert find_regions(np.zeros((5, 6), bool), np.ones((5, 6), np.float32)) == []
     assert find_regions(np.zeros((5, 6), np.int32), np.ones((5, 6), np.float32)) == []
+
+
+def _match_exposure_reference(a, b, valid):
+    """match_exposure as it was: channel by channel, with boolean indexing."""
+    from imgdiff_widget._metrics import _CLIP_HIGH, _CLIP_LOW, _EXPOSURE_SAMPLE, _fit_line
+
+    index = np.flatnonzero(valid.ravel())
+    if index.size < 16:
+        return b.copy()
+    index = index[:: max(1, index.size // _EXPOSURE_SAMPLE)]
+    flat_a, flat_b = a.reshape(-1, 3)[index], b.reshape(-1, 3)[index]
+    out = np.empty_like(b)
+    for channel in range(3):
+        x = flat_b[:, channel].astype(np.float64)
+        y = flat_a[:, channel].astype(np.float64)
+        unclipped = (x > _CLIP_LOW) & (x < _CLIP_HIGH) & (y > _CLIP_LOW) & (y < _CLIP_HIGH)
+        x, y = x[unclipped], y[unclipped]
+        gain, offset = _fit_line(x, y)
+        residual = np.abs(y - (gain * x + offset))
+        if residual.size:
+            keep = residual <= np.quantile(residual, 0.8)
+            gain, offset = _fit_line(x[keep], y[keep])
+        matched = out[..., channel]
+        np.multiply(b[..., channel], np.float32(gain), out=matched)
+        matched += np.float32(offset)
+        high = b[..., channel] >= _CLIP_HIGH
+        matched[high] = np.maximum(matched[high], a[..., channel][high])
+        low = b[..., channel] <= _CLIP_LOW
+        matched[low] = np.minimum(matched[low], a[..., channel][low])
+    return out
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (50, 70), (700, 610)])
+def test_match_exposure_matches_the_per_channel_code(shape):
+    from imgdiff_widget._metrics import match_exposure
+
+    rng = np.random.default_rng(1)
+    a = rng.random((*shape, 3), dtype=np.float32)
+    b = np.clip(a * 1.1 - 0.03 + rng.normal(0, 0.02, a.shape), 0, 1).astype(np.float32)
+    b[: shape[0] // 3] = 1.0  # clipped white and black in B
+    b[-(shape[0] // 4) :, : shape[1] // 2] = 0.0
+    valid = rng.random(shape) > 0.2
+    got = match_exposure(a, b, valid)
+    np.testing.assert_array_equal(got, _match_exposure_reference(a, b, valid))
+
+
+def test_color_difference_without_reduction_is_the_plain_computation():
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    from imgdiff_widget._metrics import _smooth, color_difference
+
+    rng = np.random.default_rng(2)
+    a = rng.random((90, 130, 3), dtype=np.float32)
+    b = rng.random((90, 130, 3), dtype=np.float32)
+    for smoothing in (0.0, 1.0, 2.0):
+        plain = deltaE_ciede2000(
+            rgb2lab(_smooth(a, smoothing)), rgb2lab(_smooth(b, smoothing)), channel_axis=-1
+        )
+        expected = np.clip(plain / np.float32(100), 0, 1).astype(np.float32)
+        got = color_difference(a, b, smoothing)
+        assert got.dtype == np.float32 and got.shape == (90, 130)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (38, 54), (64, 33), (1, 5)])
+@pytest.mark.parametrize("smoothing", [3.0, 4.5])
+def test_reduced_color_difference_is_close_to_the_full_resolution_one(shape, smoothing):
+    """Smooth images, so the reduced computation is close to the plain one everywhere."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    from imgdiff_widget._metrics import _color_factor, _smooth, color_difference
+
+    assert _color_factor(smoothing) > 1
+    rng = np.random.default_rng(3)
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    a = np.stack([0.5 + 0.3 * np.sin(rows / 9 + k) * np.cos(cols / 11) for k in range(3)], -1)
+    a = (a + rng.normal(0, 0.03, a.shape)).astype(np.float32)
+    b = a.copy()
+    b[shape[0] // 3 :, shape[1] // 3 :, 0] += 0.2  # a recoloured block
+    plain = deltaE_ciede2000(
+        rgb2lab(_smooth(a, smoothing)), rgb2lab(_smooth(b, smoothing)), channel_axis=-1
+    )
+    got = color_difference(a, b, smoothing)
+    assert got.shape == shape and got.dtype == np.float32
+    error = np.abs(got - plain / np.float32(100))
+    if min(shape) < 32:  # too small to reduce: the plain computation
+        assert error.max() < 1e-6
+    assert error.max() < 0.02  # a cut sits at 0.08 .. 0.3
+    assert error.mean() < 0.004
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_block_mean_averages_each_block_including_cut_ones(factor):
+    from imgdiff_widget._metrics import _block_mean
+
+    rng = np.random.default_rng(4)
+    image = rng.normal(0.5, 0.4, (11, 7, 3)).astype(np.float32)  # some outside [0, 1]
+    got = _block_mean(image, factor)
+    clipped = np.clip(image, 0, 1)
+    expected = np.array(
+        [
+            [
+                clipped[r : r + factor, c : c + factor].reshape(-1, 3).mean(0)
+                for c in range(0, 7, factor)
+            ]
+            for r in range(0, 11, factor)
+        ]
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
