@@ -122,7 +122,8 @@ def test_color_difference_without_reduction_is_the_plain_computation():
         )
         expected = np.clip(plain / np.float32(100), 0, 1).astype(np.float32)
         got = color_difference(a, b, smoothing)
-        assert got.dtype == np.float32 and got.shape == (90, 130)
+        assert got.dtype == np.float32
+        assert got.shape == (90, 130)
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
 
 
@@ -145,7 +146,8 @@ def test_reduced_color_difference_is_close_to_the_full_resolution_one(shape, smo
         rgb2lab(_smooth(a, smoothing)), rgb2lab(_smooth(b, smoothing)), channel_axis=-1
     )
     got = color_difference(a, b, smoothing)
-    assert got.shape == shape and got.dtype == np.float32
+    assert got.shape == shape
+    assert got.dtype == np.float32
     error = np.abs(got - plain / np.float32(100))
     if min(shape) < 32:  # too small to reduce: the plain computation
         assert error.max() < 1e-6
