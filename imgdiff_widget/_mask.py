@@ -14,7 +14,6 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import ndimage as ndi
 from skimage import morphology
-from skimage.filters import apply_hysteresis_threshold
 
 from ._errors import ParameterError
 
@@ -27,6 +26,7 @@ __all__ = [
     "ignore_mask",
     "refine_to_support",
     "threshold_mask",
+    "threshold_with_boxes",
 ]
 
 # The cut sits this many robust standard deviations above the median.
@@ -49,6 +49,8 @@ _NOISE_SAMPLE = 500_000
 # Hysteresis: pixels above this fraction of the threshold join a region that
 # has at least one pixel above the threshold, so marks cover whole objects.
 _HYSTERESIS_LOW = 0.5
+# clean_mask groups marks on a grid of cells this size (pixels).
+_GROUP_CELL = 16
 
 
 class NoiseModel(dict):
@@ -122,9 +124,31 @@ def ignore_mask(ignore, shape: tuple[int, int]) -> np.ndarray:
 
 def threshold_mask(score: np.ndarray, threshold: float, valid: np.ndarray) -> np.ndarray:
     """Mark pixels above `threshold`, grown by hysteresis to the whole object."""
-    low = np.float32(threshold * _HYSTERESIS_LOW)
-    candidate = apply_hysteresis_threshold(score, low, np.float32(threshold))
-    return candidate & valid
+    return threshold_with_boxes(score, threshold, valid)[0]
+
+
+def threshold_with_boxes(
+    score: np.ndarray, threshold: float, valid: np.ndarray
+) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
+    """:func:`threshold_mask`, and boxes that together cover every marked pixel.
+
+    The mask is exactly ``apply_hysteresis_threshold(score, low, threshold) &
+    valid`` (``low = threshold / 2``), computed with one labelling of the low
+    mask. The boxes (one per kept hysteresis component) let
+    :func:`clean_mask` work on the marked areas alone.
+    """
+    high = np.float32(threshold)
+    low = min(np.float32(threshold * _HYSTERESIS_LOW), high)
+    labels, count = ndi.label(score > low)
+    # A component is kept when any of its pixels is above the high cut.
+    connected = np.zeros(count + 1, bool)
+    connected[labels[score > high]] = True
+    mask = connected[labels]
+    mask &= valid
+    boxes = [
+        box for box, keep in zip(ndi.find_objects(labels), connected[1:], strict=True) if keep
+    ]
+    return mask, boxes
 
 
 def auto_min_area(shape: tuple[int, int]) -> int:
@@ -199,6 +223,7 @@ def clean_mask(
     morphology_radius: int,
     fill_holes: bool,
     padding: int,
+    boxes: list[tuple[slice, slice]] | None = None,
 ) -> np.ndarray:
     """Remove speckle, join fragments, drop small regions, fill holes, pad.
 
@@ -215,11 +240,35 @@ def clean_mask(
         Fill enclosed holes so that an object is marked as a whole.
     padding : int
         Grow the final marks by this many pixels.
+    boxes : list of tuple of slice, optional
+        Boxes that together cover every True pixel of `mask` (as
+        :func:`threshold_with_boxes` returns them); found when not given.
 
     Returns
     -------
     ndarray of bool
     """
+    if boxes is None:
+        labels, _ = ndi.label(mask)
+        boxes = [box for box in ndi.find_objects(labels) if box is not None]
+    # Every step is local (it looks at most `reach` pixels away), and groups of
+    # marks farther apart than that cannot affect each other, so each group is
+    # cleaned on its own crop: the cost follows the marked area, not the image.
+    reach = 2 * max(morphology_radius, 0) + max(padding, 0) + 2
+    out = np.zeros(mask.shape, bool)
+    for crop, own in _groups(boxes, mask.shape, reach):
+        out[crop] |= _clean(
+            mask[crop] & own,
+            min_area=min_area,
+            morphology_radius=morphology_radius,
+            fill_holes=fill_holes,
+            padding=padding,
+        )
+    return out
+
+
+def _clean(mask, *, min_area, morphology_radius, fill_holes, padding) -> np.ndarray:
+    """clean_mask's steps on one whole image (or one group's crop)."""
     out = mask.copy()
     if morphology_radius > 0:
         footprint = morphology.disk(morphology_radius)
@@ -232,3 +281,32 @@ def clean_mask(
     if padding > 0:
         out = ndi.binary_dilation(out, structure=morphology.disk(padding))
     return out
+
+
+def _groups(boxes, shape: tuple[int, int], reach: int):
+    """Split boxes into groups far apart; yield each group's crop and its own pixels.
+
+    Each box, grown by `reach`, is painted onto a grid of _GROUP_CELL-px
+    cells; 8-connected groups of cells are the groups. Two groups are thus at
+    least one cell plus twice `reach` apart, and a group's crop (its cells'
+    bounding box) holds every pixel within `reach` of its marks, or reaches
+    the image edge. Yields ``(crop, own)``: the crop as a pair of slices and a
+    bool array of the crop's shape, True on the group's own cells (another
+    group's marks may lie inside the crop's rectangle; they are left out).
+    """
+    h, w = shape
+    cell = _GROUP_CELL
+    grid = np.zeros((-(-h // cell), -(-w // cell)), bool)
+    for rows, cols in boxes:
+        r0, r1 = max(rows.start - reach, 0), min(rows.stop + reach, h)
+        c0, c1 = max(cols.start - reach, 0), min(cols.stop + reach, w)
+        grid[r0 // cell : (r1 - 1) // cell + 1, c0 // cell : (c1 - 1) // cell + 1] = True
+    groups, _ = ndi.label(grid, structure=np.ones((3, 3), bool))
+    for index, (rows, cols) in enumerate(ndi.find_objects(groups), start=1):
+        own = groups[rows, cols] == index
+        crop = (
+            slice(rows.start * cell, min(rows.stop * cell, h)),
+            slice(cols.start * cell, min(cols.stop * cell, w)),
+        )
+        own = own.repeat(cell, axis=0).repeat(cell, axis=1)
+        yield crop, own[: crop[0].stop - crop[0].start, : crop[1].stop - crop[1].start]

@@ -31,7 +31,7 @@ from ._mask import (
     estimate_noise,
     ignore_mask,
     refine_to_support,
-    threshold_mask,
+    threshold_with_boxes,
 )
 from ._metrics import components_for, difference_components, match_exposure
 from ._params import DiffParams
@@ -262,8 +262,9 @@ def _threshold(noise, p: DiffParams, _pipe):
     if p.metric == "pixel":
         # One changed pixel matters: an exact cut, as pixelmatch makes it.
         raw = (noise["score_map"] > threshold) & noise["compared"]
+        boxes = None
     else:
-        raw = threshold_mask(noise["score_map"], threshold, noise["compared"])
+        raw, boxes = threshold_with_boxes(noise["score_map"], threshold, noise["compared"])
     antialiased = np.zeros_like(raw)
     if noise["aa_flags"] is not None:
         # Anti-aliased pixels changed enough to count: reported and drawn
@@ -271,7 +272,13 @@ def _threshold(noise, p: DiffParams, _pipe):
         cut = threshold if p.metric == "pixel" else _AA_REPORT_DELTA
         antialiased = noise["aa_flags"] & (noise["pixel_delta"] > cut)
         antialiased &= noise["registered"]["registration"].valid
-    return {"noise": noise, "threshold": threshold, "raw": raw, "antialiased": antialiased}
+    return {
+        "noise": noise,
+        "threshold": threshold,
+        "raw": raw,
+        "boxes": boxes,
+        "antialiased": antialiased,
+    }
 
 
 def _cleanup(thresholded, p: DiffParams, _pipe):
@@ -289,6 +296,7 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
             morphology_radius=p.morphology,
             fill_holes=p.fill_holes,
             padding=0,
+            boxes=thresholded["boxes"],
         )
         labels, count = ndi.label(objects, structure=np.ones((3, 3), bool))
         labels = refine_to_support(labels, registered["frame"].a, noise["b_matched"])

@@ -173,3 +173,85 @@ def test_block_mean_averages_each_block_including_cut_ones(factor):
         ]
     )
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def _clean_mask_reference(mask, *, min_area, morphology_radius, fill_holes, padding):
+    """clean_mask as it was: every step on the whole image."""
+    from skimage import morphology
+
+    out = mask.copy()
+    if morphology_radius > 0:
+        footprint = morphology.disk(morphology_radius)
+        out = ndi.binary_opening(out, structure=footprint)
+        out = ndi.binary_closing(out, structure=footprint, border_value=0)
+    if min_area > 1:
+        out = morphology.remove_small_objects(out, max_size=min_area - 1)
+    if fill_holes:
+        out = ndi.binary_fill_holes(out)
+    if padding > 0:
+        out = ndi.binary_dilation(out, structure=morphology.disk(padding))
+    return out
+
+
+def _marks(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Blobs of many sizes, specks, thin lines, rings with something inside, edge contact."""
+    mask = ndi.gaussian_filter(rng.random(shape), 3) > 0.56
+    mask |= rng.random(shape) > 0.997
+    rows, cols = np.ogrid[: shape[0], : shape[1]]
+    for _ in range(3):
+        r, c = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+        radius = rng.integers(6, 30)
+        distance = np.hypot(rows - r, cols - c)
+        mask |= (distance >= radius - 2) & (distance < radius)  # a ring (may leave the image)
+        mask[r, c] = True  # a speck in its hole
+    mask[rng.integers(0, shape[0]), :] = True  # a line across
+    return mask
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"min_area": 16, "morphology_radius": 2, "fill_holes": True, "padding": 0},
+        {"min_area": 1, "morphology_radius": 0, "fill_holes": False, "padding": 0},
+        {"min_area": 50, "morphology_radius": 1, "fill_holes": False, "padding": 3},
+        {"min_area": 5, "morphology_radius": 4, "fill_holes": True, "padding": 2},
+    ],
+)
+def test_clean_mask_by_groups_is_the_whole_image_computation(seed, options):
+    from imgdiff_widget._mask import clean_mask, threshold_with_boxes
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(40, 260)), int(rng.integers(40, 260)))
+    mask = _marks(rng, shape)
+    expected = _clean_mask_reference(mask, **options)
+    np.testing.assert_array_equal(clean_mask(mask, **options), expected)
+    # With the boxes the threshold stage hands over.
+    score = ndi.gaussian_filter(rng.random(shape), 2).astype(np.float32)
+    valid = rng.random(shape) > 0.05
+    raw, boxes = threshold_with_boxes(score, float(np.quantile(score, 0.9)), valid)
+    got = clean_mask(raw, boxes=boxes, **options)
+    np.testing.assert_array_equal(got, _clean_mask_reference(raw, **options))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_threshold_mask_is_skimage_hysteresis(seed):
+    from skimage.filters import apply_hysteresis_threshold
+
+    from imgdiff_widget._mask import threshold_mask, threshold_with_boxes
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 200)), int(rng.integers(1, 200)))
+    score = ndi.gaussian_filter(rng.random(shape), 1.5).astype(np.float32)
+    valid = rng.random(shape) > 0.1
+    for threshold in (0.0, 0.3, float(np.quantile(score, 0.95)), 2.0):
+        expected = apply_hysteresis_threshold(
+            score, np.float32(threshold * 0.5), np.float32(threshold)
+        )
+        expected &= valid
+        np.testing.assert_array_equal(threshold_mask(score, threshold, valid), expected)
+        mask, boxes = threshold_with_boxes(score, threshold, valid)
+        covered = np.zeros(shape, bool)
+        for box in boxes:
+            covered[box] = True
+        assert not (mask & ~covered).any()
