@@ -177,8 +177,10 @@ def register(
         with warnings.catch_warnings():
             # A flat or tiny image has no shift to find: skimage warns, we keep 0.
             warnings.simplefilter("ignore", (UserWarning, RuntimeWarning))
-            shift = _estimate_shift(a, b, valid)
-            helps = method == "translation" or _shift_helps(a, b, valid, shift)
+            factor = _downscale_factor(a.shape)
+            small = (_small_gray(a, factor), _small_gray(b, factor))
+            shift = _estimate_shift(a, b, valid, small)
+            helps = method == "translation" or _shift_helps(a, b, valid, shift, small)
         if not helps:
             return _identity(b, valid)
         return _apply_shift(b, valid, shift)
@@ -202,12 +204,15 @@ def _small_gray(image: np.ndarray, factor: int) -> np.ndarray:
     return sktransform.downscale_local_mean(gray, (factor, factor)).astype(np.float32)
 
 
-def _estimate_shift(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
+def _estimate_shift(a: np.ndarray, b: np.ndarray, valid: np.ndarray, small) -> tuple[float, float]:
     factor = _downscale_factor(a.shape)
-    ga, gb = _small_gray(a, factor), _small_gray(b, factor)
-    small_valid = (
-        _small_gray(np.repeat(valid[..., None], 3, -1).astype(np.float32), factor) > 0.999
-    )
+    ga, gb = small
+    if valid.all():
+        small_valid = np.ones(ga.shape, bool)
+    else:
+        small_valid = (
+            _small_gray(np.repeat(valid[..., None], 3, -1).astype(np.float32), factor) > 0.999
+        )
     if small_valid.all():
         shift, _, _ = phase_cross_correlation(ga, gb, upsample_factor=20, normalization=None)
     else:
@@ -227,16 +232,26 @@ def _refine_shift(a: np.ndarray, b: np.ndarray, coarse: np.ndarray) -> np.ndarra
     r0, c0 = (h - side) // 2, (w - side) // 2
     window = (slice(r0, r0 + side), slice(c0, c0 + side))
     ga = rgb2gray(a[window]).astype(np.float32)
-    moved = ndi.shift(rgb2gray(b).astype(np.float32), coarse, order=1, mode="nearest")[window]
+    # Only the window of the moved B is used: move just the part of B that
+    # holds the window and the pixels it reads (two more on each side, or the
+    # image edge, which mode="nearest" repeats as it does on the whole image).
+    source = []
+    for axis, (start, n) in enumerate(((r0, h), (c0, w))):
+        lo = min(start, int(np.floor(start - coarse[axis])) - 2)
+        hi = max(start + side, int(np.ceil(start + side - coarse[axis])) + 2)
+        source.append(slice(max(lo, 0), min(hi, n)))
+    part = rgb2gray(b[tuple(source)]).astype(np.float32)
+    moved = ndi.shift(part, coarse, order=1, mode="nearest")
+    moved = moved[r0 - source[0].start :, c0 - source[1].start :][:side, :side]
     fine, _, _ = phase_cross_correlation(ga, moved, upsample_factor=20, normalization=None)
     return np.clip(np.asarray(fine, float), -1.0, 1.0)
 
 
-def _shift_helps(a: np.ndarray, b: np.ndarray, valid: np.ndarray, shift) -> bool:
+def _shift_helps(a: np.ndarray, b: np.ndarray, valid: np.ndarray, shift, small) -> bool:
     if np.hypot(*shift) < _AUTO_MIN_SHIFT:
         return False
     factor = _downscale_factor(a.shape)
-    ga, gb = _small_gray(a, factor), _small_gray(b, factor)
+    ga, gb = small
     small_shift = (shift[0] / factor, shift[1] / factor)
     moved = ndi.shift(gb, small_shift, order=1, mode="nearest")
     margin = int(np.ceil(max(abs(s) for s in small_shift))) + 1

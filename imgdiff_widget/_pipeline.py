@@ -184,9 +184,25 @@ def _register(frame, p: DiffParams, _pipe):
     return {
         "frame": frame,
         "registration": reg,
-        "base_a": to_uint8(frame.a),
-        "base_b": to_uint8(reg.b),
+        # The uint8 images drawn on: made on first use (compare() alone never
+        # draws), then kept for every later result of this registration.
+        "bases": _Bases(frame.a, reg.b),
     }
+
+
+class _Bases:
+    """A and registered B converted to uint8, each on first access."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
+        self._float = (a, b)
+
+    @cached_property
+    def a(self) -> np.ndarray:
+        return to_uint8(self._float[0])
+
+    @cached_property
+    def b(self) -> np.ndarray:
+        return to_uint8(self._float[1])
 
 
 def _score(registered, p: DiffParams, _pipe):
@@ -213,8 +229,8 @@ def _score(registered, p: DiffParams, _pipe):
         # Every changed pixel is tested (threshold 0) so that the threshold
         # stage can cut anywhere without recomputing.
         found = pixel_delta(
-            registered["base_a"],
-            registered["base_b"],
+            registered["bases"].a,
+            registered["bases"].b,
             threshold=0.0,
             include_aa=True,
             checkerboard=False,
@@ -337,7 +353,7 @@ class _Overlays:
     def __init__(self, found, p: DiffParams) -> None:
         cleaned = found["cleaned"]
         noise = cleaned["thresholded"]["noise"]
-        self._bases = (noise["registered"]["base_a"], noise["registered"]["base_b"])
+        self._uint8 = noise["registered"]["bases"]
         self._mask = cleaned["mask"]
         self._regions = found["regions"]
         self._style = {
@@ -349,6 +365,11 @@ class _Overlays:
             "threshold": cleaned["thresholded"]["threshold"],
             "antialiased": cleaned["thresholded"]["antialiased"],
         }
+
+    @property
+    def _bases(self) -> tuple[np.ndarray, np.ndarray]:
+        """A and registered B in uint8 (the same arrays for every result)."""
+        return self._uint8.a, self._uint8.b
 
     @cached_property
     def overlay_a(self) -> np.ndarray:

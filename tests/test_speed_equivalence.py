@@ -255,3 +255,42 @@ def test_threshold_mask_is_skimage_hysteresis(seed):
         for box in boxes:
             covered[box] = True
         assert not (mask & ~covered).any()
+
+
+def _refine_shift_reference(a, b, coarse):
+    """_refine_shift as it was: the whole of B's grey moved, then the window taken."""
+    from skimage.color import rgb2gray
+    from skimage.registration import phase_cross_correlation
+
+    h, w = a.shape[:2]
+    side = min(1024, h, w)
+    r0, c0 = (h - side) // 2, (w - side) // 2
+    window = (slice(r0, r0 + side), slice(c0, c0 + side))
+    ga = rgb2gray(a[window]).astype(np.float32)
+    moved = ndi.shift(rgb2gray(b).astype(np.float32), coarse, order=1, mode="nearest")[window]
+    fine, _, _ = phase_cross_correlation(ga, moved, upsample_factor=20, normalization=None)
+    return np.clip(np.asarray(fine, float), -1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("shape", "true", "coarse"),
+    [
+        ((300, 420), (2.3, -1.6), (2.0, -2.0)),
+        ((300, 420), (-7.45, 3.1), (-8.0, 3.0)),
+        ((1100, 1300), (40.6, -0.35), (40.0, 0.0)),
+        ((260, 300), (150.2, -120.7), (150.0, -121.0)),
+    ],
+)
+def test_refine_shift_on_the_window_alone_finds_the_same_shift(shape, true, coarse):
+    from imgdiff_widget._align import _refine_shift
+
+    rng = np.random.default_rng(5)
+    scene = ndi.gaussian_filter(rng.random((shape[0] + 400, shape[1] + 400, 3)), (3, 3, 0))
+    scene = scene.astype(np.float32)
+    a = scene[200 : 200 + shape[0], 200 : 200 + shape[1]]
+    b = ndi.shift(scene, (-true[0], -true[1], 0), order=1)[
+        200 : 200 + shape[0], 200 : 200 + shape[1]
+    ]
+    coarse = np.array(coarse)
+    got = _refine_shift(a, b, coarse)
+    np.testing.assert_array_equal(got, _refine_shift_reference(a, b, coarse))
