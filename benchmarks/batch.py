@@ -25,7 +25,6 @@ Usage: ``python benchmarks/batch.py [--pairs 200] [--size 1000] [--threads]``
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
 import tempfile
@@ -75,19 +74,12 @@ def timed(label: str, fn, n: int) -> float:
 
 
 def on_cluster(pairs, grid, n_workers: int, threads: bool = False) -> float:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
+    from imgdiff_widget._batch import _local_cluster  # what sweep and batch start
     from imgdiff_widget.study import sweep
 
-    cluster = LocalCluster(
-        n_workers=1 if threads else n_workers,
-        threads_per_worker=n_workers if threads else 1,
-        processes=not threads,
-        # Worker processes talk over loopback TCP; threads in-process (inproc://).
-        host=None if threads else "127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    cluster = _local_cluster(threads, n_workers)
     with cluster, Client(cluster, set_as_default=False) as client:
         client.run(_warm)
         sweep(pairs[:n_workers], grid, client=client)  # first task on each worker
