@@ -72,9 +72,13 @@ def estimate_noise(components: Mapping[str, np.ndarray], valid: np.ndarray) -> N
         Component name -> cut level: ``clip(median + k * 1.4826 * MAD, floor,
         ceiling)`` over the valid pixels.
     """
-    index = np.flatnonzero(valid.ravel())
-    if index.size > _NOISE_SAMPLE:
-        index = index[:: index.size // _NOISE_SAMPLE]
+    if valid.all():  # the same sample, without an 8-byte index of every pixel
+        step = valid.size // _NOISE_SAMPLE if valid.size > _NOISE_SAMPLE else 1
+        index = np.arange(0, valid.size, step)
+    else:
+        index = np.flatnonzero(valid.ravel())
+        if index.size > _NOISE_SAMPLE:
+            index = index[:: index.size // _NOISE_SAMPLE]
     levels = NoiseModel()
     for name, values in components.items():
         sample = values.ravel()[index]

@@ -65,6 +65,8 @@ _EXPOSURE_SAMPLE = 200_000
 _COLOR_SIGMA_PER_FACTOR = 1.5
 # Images smaller than this on a side get the plain computation (no reduction).
 _MIN_REDUCED_SIDE = 32
+# Images with this many values or more get structure and colour computed side by side.
+_PARALLEL_PIXELS = 1 << 20
 # Row strips processed at a time by the pixel-wise steps (bytes).
 _STRIP_BYTES = 1 << 20
 
@@ -99,11 +101,15 @@ def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarra
     ndarray of float32, shape (H, W, 3)
         A new array; `b` is not modified.
     """
-    index = np.flatnonzero(valid.ravel())
-    if index.size < 16:
+    # Every step-th valid pixel (all valid: no 8-byte index of every pixel).
+    count = valid.size if valid.all() else int(np.count_nonzero(valid))
+    if count < 16:
         return b.copy()
-    step = max(1, index.size // _EXPOSURE_SAMPLE)
-    index = index[::step]
+    step = max(1, count // _EXPOSURE_SAMPLE)
+    if count == valid.size:
+        index = np.arange(0, count, step)
+    else:
+        index = np.flatnonzero(valid.ravel())[::step]
     flat_a, flat_b = a.reshape(-1, 3)[index], b.reshape(-1, 3)[index]
     gains = np.ones(3, np.float32)
     offsets = np.zeros(3, np.float32)
@@ -176,25 +182,35 @@ def difference_components(
     dict of str -> ndarray of float32, shape (H, W)
     """
     out: dict[str, np.ndarray] = {}
-    if "structure" in names:
-        win = _fit_window(win_size, a.shape[:2])
-        pre = smoothing * _STRUCTURE_SMOOTHING
-        _, ssim = ssim_map(
-            _smooth(rgb2gray(a).astype(np.float32), pre),
-            _smooth(rgb2gray(b).astype(np.float32), pre),
-            win_size=win,
-            gaussian_weights=True,
-            sigma=win / 4.67,
-            data_range=1.0,
-            use_sample_covariance=False,
-            K1=_NO_LUMINANCE_K1,
-        )
-        out["structure"] = np.clip(1.0 - ssim, 0.0, 1.0, out=ssim)
-    if "color" in names:
-        out["color"] = color_difference(a, b, smoothing)
+    color = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        if "color" in names and "structure" in names and a.size >= _PARALLEL_PIXELS:
+            # The colour difference's serial steps run beside the structure's.
+            color = pool.submit(color_difference, a, b, smoothing)
+        if "structure" in names:
+            out["structure"] = _structure(a, b, win_size, smoothing)
+        if "color" in names:
+            out["color"] = color.result() if color else color_difference(a, b, smoothing)
     if "absdiff" in names:
         out["absdiff"] = np.abs(a - b).max(axis=-1).astype(np.float32)
     return out
+
+
+def _structure(a: np.ndarray, b: np.ndarray, win_size: int, smoothing: float) -> np.ndarray:
+    """1 - SSIM's contrast-structure term on the lightly smoothed luminance."""
+    win = _fit_window(win_size, a.shape[:2])
+    pre = smoothing * _STRUCTURE_SMOOTHING
+    _, ssim = ssim_map(
+        _smooth(rgb2gray(a).astype(np.float32, copy=False), pre, copy=False),
+        _smooth(rgb2gray(b).astype(np.float32, copy=False), pre, copy=False),
+        win_size=win,
+        gaussian_weights=True,
+        sigma=win / 4.67,
+        data_range=1.0,
+        use_sample_covariance=False,
+        K1=_NO_LUMINANCE_K1,
+    )
+    return np.clip(1.0 - ssim, 0.0, 1.0, out=ssim)
 
 
 def color_difference(a: np.ndarray, b: np.ndarray, smoothing: float) -> np.ndarray:
@@ -226,8 +242,8 @@ def color_difference(a: np.ndarray, b: np.ndarray, smoothing: float) -> np.ndarr
     else:
         # The box filter's variance, (f² - 1) / 12 per axis, is part of sigma².
         rest = np.sqrt(max(smoothing**2 - (factor**2 - 1) / 12, 0.0)) / factor
-        small_a = _smooth(_block_mean(a, factor), rest)
-        small_b = _smooth(_block_mean(b, factor), rest)
+        small_a = _smooth(_block_mean(a, factor), rest, copy=False)
+        small_b = _smooth(_block_mean(b, factor), rest, copy=False)
     delta = np.empty(small_a.shape[:2], np.float32)
 
     def strip(rows: slice) -> None:
@@ -300,9 +316,13 @@ def _fit_window(win_size: int, shape: tuple[int, int]) -> int:
     return side
 
 
-def _smooth(image: np.ndarray, sigma: float) -> np.ndarray:
-    clipped = np.clip(image, 0.0, 1.0)
+def _smooth(image: np.ndarray, sigma: float, *, copy: bool = True) -> np.ndarray:
+    """Clip to [0, 1] (in place unless `copy`), then a Gaussian of `sigma` on the image axes."""
+    clipped = np.clip(image, 0.0, 1.0, out=None if copy else image)
     if sigma <= 0:
         return clipped
     sigmas = (sigma, sigma, 0)[: image.ndim]
-    return ndi.gaussian_filter(clipped, sigma=sigmas, truncate=3.0)
+    # scipy filters one line at a time from a copy of it, so the result can
+    # overwrite a scratch input.
+    output = None if copy else clipped
+    return ndi.gaussian_filter(clipped, sigma=sigmas, truncate=3.0, output=output)

@@ -294,3 +294,16 @@ def test_refine_shift_on_the_window_alone_finds_the_same_shift(shape, true, coar
     coarse = np.array(coarse)
     got = _refine_shift(a, b, coarse)
     np.testing.assert_array_equal(got, _refine_shift_reference(a, b, coarse))
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (300, 517), (64, 80, 3)])
+def test_smoothing_in_place_is_the_same_as_on_a_copy(shape):
+    from imgdiff_widget._metrics import _smooth
+
+    rng = np.random.default_rng(6)
+    image = rng.normal(0.5, 0.5, shape).astype(np.float32)
+    expected = _smooth(image, 1.3)
+    scratch = image.copy()
+    got = _smooth(scratch, 1.3, copy=False)
+    assert got is scratch
+    np.testing.assert_array_equal(got, expected)
