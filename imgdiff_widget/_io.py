@@ -193,10 +193,11 @@ def _to_unit_float(arr: np.ndarray, label: str) -> np.ndarray:
     kind = arr.dtype.kind
     if arr.dtype == np.bool_:
         return arr.astype(np.float32)
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / np.float32(255)
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float32) / np.float32(65535)
+    if arr.dtype in (np.uint8, np.uint16):
+        # In place: one float32 copy of the image, not two.
+        out = arr.astype(np.float32)
+        out /= np.float32(255 if arr.dtype == np.uint8 else 65535)
+        return out
     if kind == "f":
         if not np.isfinite(arr).all():
             raise ImageValueError(
