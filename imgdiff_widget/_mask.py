@@ -20,6 +20,8 @@ from ._errors import ParameterError
 __all__ = [
     "NoiseModel",
     "auto_min_area",
+    "cell_maxima",
+    "clean_labels",
     "clean_mask",
     "combine_components",
     "estimate_noise",
@@ -132,27 +134,75 @@ def threshold_mask(score: np.ndarray, threshold: float, valid: np.ndarray) -> np
 
 
 def threshold_with_boxes(
-    score: np.ndarray, threshold: float, valid: np.ndarray
+    score: np.ndarray,
+    threshold: float,
+    valid: np.ndarray,
+    *,
+    cell_max: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
     """:func:`threshold_mask`, and boxes that together cover every marked pixel.
 
     The mask is exactly ``apply_hysteresis_threshold(score, low, threshold) &
-    valid`` (``low = threshold / 2``), computed with one labelling of the low
-    mask. The boxes (one per kept hysteresis component) let
-    :func:`clean_mask` work on the marked areas alone.
+    valid`` (``low = threshold / 2``). The boxes (one per kept hysteresis
+    component) let :func:`clean_mask` work on the marked areas alone.
+
+    Parameters
+    ----------
+    score : ndarray of float, shape (H, W)
+    threshold : float
+    valid : ndarray of bool, shape (H, W)
+    cell_max : ndarray, optional
+        ``cell_maxima(score)``. With it, only the cells holding a pixel above
+        the low cut are read, so a new threshold costs in proportion to the
+        area near it, not to the image.
     """
     high = np.float32(threshold)
     low = min(np.float32(threshold * _HYSTERESIS_LOW), high)
-    labels, count = ndi.label(score > low)
+    if cell_max is None:
+        return _hysteresis(score, low, high, valid, (0, 0))
+    mask = np.zeros(score.shape, bool)  # pages never written stay untouched
+    boxes: list[tuple[slice, slice]] = []
+    # A 4-connected run of pixels above `low` crosses 4-adjacent cells, all
+    # with a maximum above `low`: each 4-connected group of such cells holds
+    # whole components, and no pixel of another group touches them.
+    for crop, own in _cell_groups(cell_max > low, score.shape, _GROUP_CELL):
+        offset = (crop[0].start, crop[1].start)
+        part, found = _hysteresis(score[crop], low, high, valid[crop], offset, own)
+        mask[crop] |= part
+        boxes += found
+    return mask, boxes
+
+
+def _hysteresis(score, low, high, valid, offset, own=None):
+    """Hysteresis on one array (or on one group's crop, limited to `own`): mask and boxes."""
+    above = score > low
+    if own is not None:
+        above &= own
+    labels, count = ndi.label(above)
     # A component is kept when any of its pixels is above the high cut.
     connected = np.zeros(count + 1, bool)
     connected[labels[score > high]] = True
+    if own is not None:
+        connected[0] = False  # another group's pixels in the crop
     mask = connected[labels]
     mask &= valid
+    row0, col0 = offset
     boxes = [
-        box for box, keep in zip(ndi.find_objects(labels), connected[1:], strict=True) if keep
+        (slice(rows.start + row0, rows.stop + row0), slice(cols.start + col0, cols.stop + col0))
+        for (rows, cols), keep in zip(ndi.find_objects(labels), connected[1:], strict=True)
+        if keep
     ]
     return mask, boxes
+
+
+def cell_maxima(score: np.ndarray) -> np.ndarray:
+    """The maximum of `score` over each cell of the grid :func:`threshold_with_boxes` reads."""
+    cell = _GROUP_CELL
+    rows = np.arange(0, score.shape[0], cell)
+    cols = np.arange(0, score.shape[1], cell)
+    if rows.size == 0 or cols.size == 0:
+        return np.zeros((rows.size, cols.size), score.dtype)
+    return np.maximum.reduceat(np.maximum.reduceat(score, rows, axis=0), cols, axis=1)
 
 
 def auto_min_area(shape: tuple[int, int]) -> int:
@@ -161,7 +211,12 @@ def auto_min_area(shape: tuple[int, int]) -> int:
 
 
 def refine_to_support(
-    labels: np.ndarray, a: np.ndarray, b: np.ndarray, *, level: float = _SUPPORT_LEVEL
+    labels: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    level: float = _SUPPORT_LEVEL,
+    boxes: list | None = None,
 ) -> np.ndarray:
     """Trim each labelled region to the pixels that really changed.
 
@@ -182,15 +237,19 @@ def refine_to_support(
         The registered, exposure-matched images.
     level : float, optional
         Channel difference, in [0, 1], that counts as changed.
+    boxes : list of tuple of slice, optional
+        ``ndi.find_objects(labels)``, when the caller has it.
 
     Returns
     -------
     ndarray of int
         New labels, each region a subset of its old self.
     """
-    out = np.zeros_like(labels)
+    out = np.zeros(labels.shape, labels.dtype)  # pages never written stay untouched
     halo = 3
-    for index, box in enumerate(ndi.find_objects(labels), start=1):
+    if boxes is None:
+        boxes = ndi.find_objects(labels)
+    for index, box in enumerate(boxes, start=1):
         if box is None:
             continue
         rows = slice(max(box[0].start - halo, 0), box[0].stop + halo)
@@ -271,6 +330,76 @@ def clean_mask(
     return out
 
 
+def clean_labels(
+    mask: np.ndarray,
+    *,
+    min_area: int,
+    morphology_radius: int,
+    fill_holes: bool,
+    boxes: list[tuple[slice, slice]] | None = None,
+) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
+    """``ndi.label(clean_mask(mask, ..., padding=0), 8-connected)``, and each label's box.
+
+    The same labels, numbered in the same (raster) order, as labelling the
+    whole cleaned mask, but found group by group on crops (see
+    :func:`clean_mask`), so that the cost follows the marked area.
+
+    Returns
+    -------
+    labels : ndarray of int32, shape (H, W)
+    boxes : list of tuple of slice
+        ``ndi.find_objects(labels)``.
+    """
+    h, w = mask.shape
+    if boxes is None:
+        found, _ = ndi.label(mask)
+        boxes = [box for box in ndi.find_objects(found) if box is not None]
+    reach = 2 * max(morphology_radius, 0) + 2
+    groups = []  # (crop, local labels, count) per group with marks left
+    keys, found_boxes = [], []  # per component, in group then local order
+    for crop, own in _groups(boxes, (h, w), reach):
+        objects = _clean(
+            mask[crop] & own,
+            min_area=min_area,
+            morphology_radius=morphology_radius,
+            fill_holes=fill_holes,
+            padding=0,
+        )
+        local, count = ndi.label(objects, structure=np.ones((3, 3), bool))
+        if not count:
+            continue
+        groups.append((crop, local, count))
+        row0, col0 = crop[0].start, crop[1].start
+        for index, (rows, cols) in enumerate(ndi.find_objects(local), start=1):
+            # ndi.label numbers in raster order of each component's first
+            # pixel, which lies in the component's top row.
+            first = cols.start + int(np.argmax(local[rows.start, cols] == index))
+            keys.append((row0 + rows.start) * w + col0 + first)
+            found_boxes.append(
+                (
+                    slice(row0 + rows.start, row0 + rows.stop),
+                    slice(col0 + cols.start, col0 + cols.stop),
+                )
+            )
+    # Global numbers: the raster order of the first pixels, as on the whole image.
+    number = np.empty(len(keys), np.int32)
+    number[np.argsort(np.array(keys, np.int64), kind="stable")] = np.arange(
+        1, len(keys) + 1, dtype=np.int32
+    )
+    labels = np.zeros((h, w), np.int32)  # pages never written stay untouched
+    out_boxes: list = [None] * len(keys)
+    start = 0
+    for crop, local, count in groups:
+        remap = np.zeros(count + 1, np.int32)
+        remap[1:] = number[start : start + count]
+        for k in range(start, start + count):
+            out_boxes[number[k] - 1] = found_boxes[k]
+        start += count
+        marked = local > 0
+        labels[crop][marked] = remap[local[marked]]
+    return labels, out_boxes
+
+
 def _clean(mask, *, min_area, morphology_radius, fill_holes, padding) -> np.ndarray:
     """clean_mask's steps on one whole image (or one group's crop)."""
     out = mask.copy()
@@ -305,7 +434,13 @@ def _groups(boxes, shape: tuple[int, int], reach: int):
         r0, r1 = max(rows.start - reach, 0), min(rows.stop + reach, h)
         c0, c1 = max(cols.start - reach, 0), min(cols.stop + reach, w)
         grid[r0 // cell : (r1 - 1) // cell + 1, c0 // cell : (c1 - 1) // cell + 1] = True
-    groups, _ = ndi.label(grid, structure=np.ones((3, 3), bool))
+    yield from _cell_groups(grid, shape, cell, structure=np.ones((3, 3), bool))
+
+
+def _cell_groups(grid: np.ndarray, shape: tuple[int, int], cell: int, structure=None):
+    """Connected groups of True cells: each group's pixel crop, and its own pixels there."""
+    h, w = shape
+    groups, _ = ndi.label(grid, structure=structure)
     for index, (rows, cols) in enumerate(ndi.find_objects(groups), start=1):
         own = groups[rows, cols] == index
         crop = (

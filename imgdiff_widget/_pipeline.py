@@ -26,7 +26,8 @@ from ._errors import ImageShapeError
 from ._io import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from ._mask import (
     auto_min_area,
-    clean_mask,
+    cell_maxima,
+    clean_labels,
     combine_components,
     estimate_noise,
     ignore_mask,
@@ -270,6 +271,8 @@ def _noise(scored, p: DiffParams, _pipe):
         "score_map": score_map,
         "compared": compared,
         "auto_threshold": levels[next(iter(scored["components"]))],
+        # Per-cell maxima: a threshold change reads only the cells near the cut.
+        "cell_max": cell_maxima(score_map),
     }
 
 
@@ -280,7 +283,9 @@ def _threshold(noise, p: DiffParams, _pipe):
         raw = (noise["score_map"] > threshold) & noise["compared"]
         boxes = None
     else:
-        raw, boxes = threshold_with_boxes(noise["score_map"], threshold, noise["compared"])
+        raw, boxes = threshold_with_boxes(
+            noise["score_map"], threshold, noise["compared"], cell_max=noise["cell_max"]
+        )
     antialiased = np.zeros_like(raw)
     if noise["aa_flags"] is not None:
         # Anti-aliased pixels changed enough to count: reported and drawn
@@ -304,26 +309,34 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
     if p.metric == "pixel":
         min_area = 1 if p.min_area == "auto" else int(p.min_area)
         labels, count = _group_pixels(raw, min_area)
+        boxes = None
     else:
         min_area = auto_min_area(raw.shape) if p.min_area == "auto" else int(p.min_area)
-        objects = clean_mask(
+        labels, boxes = clean_labels(
             raw,
             min_area=min_area,
             morphology_radius=p.morphology,
             fill_holes=p.fill_holes,
-            padding=0,
             boxes=thresholded["boxes"],
         )
-        labels, count = ndi.label(objects, structure=np.ones((3, 3), bool))
-        labels = refine_to_support(labels, registered["frame"].a, noise["b_matched"])
+        count = len(boxes)
+        labels = refine_to_support(labels, registered["frame"].a, noise["b_matched"], boxes=boxes)
     if p.padding:
         labels = expand_labels(labels, distance=p.padding)
+        boxes = None
     extra = registered["frame"].extra
     if extra.any():
         # The area only one image has (size_mismatch="pad") is a region of its own.
         extra_labels, _ = ndi.label(extra & (labels == 0))
         labels = np.where(extra_labels > 0, extra_labels + count, labels)
-    return {"thresholded": thresholded, "labels": labels, "mask": labels > 0, "min_area": min_area}
+        boxes = None
+    return {
+        "thresholded": thresholded,
+        "labels": labels,
+        "boxes": boxes,  # each label's box, when known (the regions stage reads only those)
+        "mask": labels > 0,
+        "min_area": min_area,
+    }
 
 
 def _group_pixels(mask: np.ndarray, min_area: int) -> tuple[np.ndarray, int]:
@@ -344,7 +357,10 @@ def _group_pixels(mask: np.ndarray, min_area: int) -> tuple[np.ndarray, int]:
 
 def _regions(cleaned, _p: DiffParams, _pipe):
     noise = cleaned["thresholded"]["noise"]
-    return {"cleaned": cleaned, "regions": find_regions(cleaned["labels"], noise["score_map"])}
+    return {
+        "cleaned": cleaned,
+        "regions": find_regions(cleaned["labels"], noise["score_map"], boxes=cleaned["boxes"]),
+    }
 
 
 class _Overlays:

@@ -42,7 +42,9 @@ class Region:
         return asdict(self)
 
 
-def find_regions(mask: np.ndarray, score: np.ndarray) -> list[Region]:
+def find_regions(
+    mask: np.ndarray, score: np.ndarray, *, boxes: list | None = None
+) -> list[Region]:
     """Describe each region of a mask or label image.
 
     Parameters
@@ -51,6 +53,10 @@ def find_regions(mask: np.ndarray, score: np.ndarray) -> list[Region]:
         A bool mask (its 8-connected components are the regions) or a label
         image (each positive label is one region, connected or not).
     score : ndarray of float32, shape (H, W)
+    boxes : list of tuple of slice, optional
+        For a label image: a box holding each label's pixels (entry ``i`` for
+        label ``i + 1``; None for an absent label), e.g. from
+        ``ndi.find_objects``. Only those boxes are then read.
 
     Returns
     -------
@@ -65,10 +71,24 @@ def find_regions(mask: np.ndarray, score: np.ndarray) -> list[Region]:
     # statistics are then bincounts over those alone: the same sums, in the
     # same order, as scipy.ndimage's sum_labels / mean / center_of_mass, at a
     # cost that grows with the marked area, not with the image.
-    rows, cols = np.nonzero(labels)
+    if boxes is None:
+        rows, cols = np.nonzero(labels)
+        marked = labels[rows, cols]
+    else:
+        # Each label's pixels from its own box, in raster order: for each
+        # label the same pixels in the same order as the whole-image scan.
+        parts = [
+            (np.nonzero(labels[box] == label), box, label)
+            for label, box in enumerate(boxes, start=1)
+            if box is not None
+        ]
+        rows = np.concatenate([np.empty(0, np.intp)] + [r + b[0].start for (r, _), b, _ in parts])
+        cols = np.concatenate([np.empty(0, np.intp)] + [c + b[1].start for (_, c), b, _ in parts])
+        marked = np.concatenate(
+            [np.empty(0, np.intp)] + [np.full(r.size, n, np.intp) for (r, _), _, n in parts]
+        )
     if rows.size == 0:
         return []
-    marked = labels[rows, cols]
     size = int(marked.max()) + 1
     counts = np.bincount(marked, minlength=size)
     index = np.flatnonzero(counts)

@@ -307,3 +307,58 @@ def test_smoothing_in_place_is_the_same_as_on_a_copy(shape):
     got = _smooth(scratch, 1.3, copy=False)
     assert got is scratch
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("radius", [0, 1, 2])
+def test_clean_labels_is_labelling_the_whole_cleaned_mask(seed, radius):
+    from imgdiff_widget._mask import clean_labels
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(30, 220)), int(rng.integers(30, 220)))
+    mask = _marks(rng, shape)
+    options = {"min_area": 8, "morphology_radius": radius, "fill_holes": bool(seed % 2)}
+    objects = _clean_mask_reference(mask, padding=0, **options)
+    expected, _ = ndi.label(objects, structure=np.ones((3, 3), bool))
+    labels, boxes = clean_labels(mask, **options)
+    assert labels.dtype == expected.dtype
+    np.testing.assert_array_equal(labels, expected)
+    assert boxes == ndi.find_objects(expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_find_regions_and_refine_read_only_the_boxes_they_are_given(seed):
+    from imgdiff_widget._mask import refine_to_support
+
+    rng = np.random.default_rng(seed)
+    labels = _random_labels(rng, (120, 150))
+    score = rng.random(labels.shape, dtype=np.float32)
+    boxes = ndi.find_objects(labels)
+    assert find_regions(labels, score, boxes=boxes) == find_regions(labels, score)
+    a = rng.random((*labels.shape, 3), dtype=np.float32)
+    b = np.where(rng.random(labels.shape)[..., None] > 0.5, a, a + 0.2).astype(np.float32)
+    np.testing.assert_array_equal(
+        refine_to_support(labels, a, b, boxes=boxes), refine_to_support(labels, a, b)
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_threshold_on_cells_near_the_cut_is_the_whole_image_hysteresis(seed):
+    from imgdiff_widget._mask import cell_maxima, threshold_mask, threshold_with_boxes
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 230)), int(rng.integers(1, 230)))
+    score = ndi.gaussian_filter(rng.random(shape), 2.5).astype(np.float32)
+    score[rng.random(shape) > 0.999] = 0.9  # isolated peaks
+    valid = rng.random(shape) > 0.05
+    cells = cell_maxima(score)
+    assert cells.shape == (-(-shape[0] // 16), -(-shape[1] // 16))
+    assert cells.max() == score.max()
+    for threshold in (0.0, float(np.quantile(score, 0.5)), float(np.quantile(score, 0.97)), 0.95):
+        expected = threshold_mask(score, threshold, valid)
+        mask, boxes = threshold_with_boxes(score, threshold, valid, cell_max=cells)
+        np.testing.assert_array_equal(mask, expected)
+        covered = np.zeros(shape, bool)
+        for box in boxes:
+            covered[box] = True
+        assert not (mask & ~covered).any()
