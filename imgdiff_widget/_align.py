@@ -198,7 +198,7 @@ def _downscale_factor(shape: tuple[int, ...]) -> int:
 
 
 def _small_gray(image: np.ndarray, factor: int) -> np.ndarray:
-    gray = rgb2gray(image).astype(np.float32)
+    gray = rgb2gray(image).astype(np.float32, copy=False)
     if factor == 1:
         return gray
     return sktransform.downscale_local_mean(gray, (factor, factor)).astype(np.float32)

@@ -486,7 +486,10 @@ class DiffPipeline:
         reg = noise["registered"]["registration"]
         compared = noise["compared"]
         score_map = noise["score_map"]
-        score = float(score_map[compared].mean()) if compared.any() else 0.0
+        if compared.all():  # the same values in the same order, without a copy
+            score = float(score_map.mean())
+        else:
+            score = float(score_map[compared].mean()) if compared.any() else 0.0
         return DiffResult(
             mask=cleaned["mask"],
             score_map=score_map,

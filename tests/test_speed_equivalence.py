@@ -362,3 +362,15 @@ def test_threshold_on_cells_near_the_cut_is_the_whole_image_hysteresis(seed):
         for box in boxes:
             covered[box] = True
         assert not (mask & ~covered).any()
+
+
+def test_the_score_of_a_fully_compared_pair_is_the_mean_over_the_compared_pixels():
+    from imgdiff_widget import compare
+
+    rng = np.random.default_rng(7)
+    a = (rng.random((90, 120, 3)) * 255).astype(np.uint8)
+    b = a.copy()
+    b[20:40, 30:60] = 255 - b[20:40, 30:60]
+    result = compare(a, b)
+    assert result.compared.all()
+    assert result.score == float(result.score_map[result.compared].mean())
