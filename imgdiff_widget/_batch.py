@@ -200,7 +200,7 @@ def stream(
         for index, args in enumerate(tasks):
             try:
                 result = fn(*args)
-            except Exception as exc:  # noqa: PERF203 (one task at a time)
+            except Exception as exc:
                 yield index, None, exc
             else:
                 yield index, result, None

@@ -117,6 +117,15 @@ class DiffResult:
         return self._overlays.mask_image
 
     @property
+    def bases(self) -> tuple[np.ndarray, np.ndarray]:
+        """The images the overlays are drawn on, unmarked: A, and B registered onto A.
+
+        uint8, H x W x 3, in the result's frame. For drawing at another scale
+        (the widget draws screen-sized copies) without the full-size overlays.
+        """
+        return self._overlays._bases
+
+    @property
     def n_diff_pixels(self) -> int:
         """Number of pixels marked as different."""
         return int(np.count_nonzero(self.mask))
@@ -177,7 +186,12 @@ class _Stage:
 
 
 def _frame(_, p: DiffParams, pipe: DiffPipeline):
-    return fit_frame(pipe.image_a, pipe.image_b, p.size_mismatch)
+    policy = p.size_mismatch
+    if policy == "auto" and p.metric == "pixel":
+        # Screenshots of another size are a layout change: compare the common
+        # area and report the rest as a difference of its own.
+        policy = "pad"
+    return fit_frame(pipe.image_a, pipe.image_b, policy)
 
 
 def _register(frame, p: DiffParams, _pipe):
@@ -223,8 +237,7 @@ def _score(registered, p: DiffParams, _pipe):
     if p.metric != "pixel" and not valid.all():
         # Windows and smoothing reach this far across the edge of the overlap,
         # where B's padding would score as a difference.
-        reach = p.win_size // 2 + int(np.ceil(2 * p.smoothing))
-        valid = ndi.binary_erosion(valid, iterations=reach, border_value=1)
+        valid = ndi.binary_erosion(valid, iterations=_reach(p), border_value=1)
     scored = {"registered": registered, "components": components, "b_matched": b, "valid": valid}
     if p.metric == "pixel" or _ignores_antialiasing(p):
         # Every changed pixel is tested (threshold 0) so that the threshold
@@ -249,10 +262,19 @@ def _ignores_antialiasing(p: DiffParams) -> bool:
     return bool(p.ignore_antialiasing)
 
 
+def _reach(p: DiffParams) -> int:
+    """How far, in pixels, the photo metrics' windows and smoothing see."""
+    return p.win_size // 2 + int(np.ceil(2 * p.smoothing))
+
+
 def _noise(scored, p: DiffParams, _pipe):
     registered = scored["registered"]
     reg = registered["registration"]
     ignored = ignore_mask(p.ignore, reg.valid.shape)
+    if p.metric != "pixel" and ignored.any():
+        # A change inside an ignored area reaches its neighbours through the
+        # windows and smoothing: they are left out too, so it marks nothing.
+        ignored = ndi.binary_dilation(ignored, iterations=_reach(p))
     if _ignores_antialiasing(p):
         # Anti-aliased edges are never marked; SSIM's window spreads an edge
         # over its neighbours, so the photo metrics skip those too.
@@ -411,7 +433,7 @@ _AA_REPORT_DELTA = 0.1
 _PIXEL_GROUPING = 3
 
 _STAGES: tuple[_Stage, ...] = (
-    _Stage("frame", ("size_mismatch",), _frame),
+    _Stage("frame", ("size_mismatch", "metric"), _frame),
     _Stage("register", ("align",), _register),
     _Stage("score", ("metric", "win_size", "smoothing", "ignore_antialiasing"), _score),
     _Stage("noise", ("ignore",), _noise),

@@ -68,8 +68,7 @@ def block_mean(image: np.ndarray, step: int) -> np.ndarray:
 
 def full_bases(result) -> tuple[np.ndarray, np.ndarray]:
     """The uint8 images a result draws on: A, and B registered onto A."""
-    # DiffResult keeps them with its lazy overlays; reading them does not draw.
-    return result._overlays._bases
+    return result.bases
 
 
 def drawn_style(style: str) -> tuple[str, ...]:
