@@ -435,7 +435,9 @@ _PIXEL_GROUPING = 3
 _STAGES: tuple[_Stage, ...] = (
     _Stage("frame", ("size_mismatch", "metric"), _frame),
     _Stage("register", ("align",), _register),
-    _Stage("score", ("metric", "win_size", "smoothing", "ignore_antialiasing"), _score),
+    # "metric" is keyed at the frame stage (the pixel metric pads other-sized
+    # screenshots), so it re-runs everything from there; score reads it too.
+    _Stage("score", ("win_size", "smoothing", "ignore_antialiasing"), _score),
     _Stage("noise", ("ignore",), _noise),
     _Stage("threshold", ("threshold",), _threshold),
     _Stage("cleanup", ("min_area", "morphology", "fill_holes", "padding"), _cleanup),
@@ -443,7 +445,8 @@ _STAGES: tuple[_Stage, ...] = (
     _Stage("render", ("color", "alpha", "style"), _render),
 )
 
-#: Stage names in order, and the parameters each reads.
+#: Stage names in order, and the parameters whose change re-runs that stage
+#: and every later one (each parameter is keyed at the first stage reading it).
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {s.name: s.reads for s in _STAGES}
 
 

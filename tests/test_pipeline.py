@@ -128,9 +128,11 @@ def test_staged_cache_recomputes_only_what_changed(edited_pair):
     assert "noise" not in timings
 
     assert set(pipe.run(params.replace(ignore=[(0, 0, 5, 5)])).timings) == _after("noise")
-    for change in ({"metric": "ssim"}, {"smoothing": 1.0}, {"win_size": 9}):
+    for change in ({"smoothing": 1.0}, {"win_size": 9}):
         assert set(pipe.run(params.replace(**change)).timings) == _after("score"), change
     assert set(pipe.run(params.replace(align="none")).timings) == _after("register")
+    # The metric decides the size policy too (the pixel metric pads screenshots).
+    assert set(pipe.run(params.replace(metric="ssim")).timings) == _after("frame")
 
 
 def test_cached_results_equal_fresh_ones(edited_pair):
