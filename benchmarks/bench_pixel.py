@@ -81,9 +81,7 @@ def main() -> int:
     t_decode = time.perf_counter() - t0
     h, w = a.shape[:2]
     npx = h * w
-    t_delta, res = best_of(
-        lambda: pixel_delta(a, b, threshold=args.threshold), args.repeat
-    )
+    t_delta, res = best_of(lambda: pixel_delta(a, b, threshold=args.threshold), args.repeat)
     ours_total = t_decode + t_delta
     print(f"\nimage {w}×{h} = {npx / 1e6:.1f} MP")
     print(f"  decode (Pillow, both PNGs)      {t_decode:7.2f} s")
@@ -113,9 +111,7 @@ def main() -> int:
         ca = np.ascontiguousarray(a[y0 : y0 + args.band_rows])
         cb = np.ascontiguousarray(b[y0 : y0 + args.band_rows])
         band_px += ca.shape[0] * ca.shape[1]
-        t, r = best_of(
-            lambda ca=ca, cb=cb: pixel_delta(ca, cb, threshold=args.threshold), 1
-        )
+        t, r = best_of(lambda ca=ca, cb=cb: pixel_delta(ca, cb, threshold=args.threshold), 1)
         t_ours_bands += t
         n_ours += r.n_diff
         if pm_py is not None:
@@ -159,22 +155,13 @@ def main() -> int:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print("\npeak memory (tracemalloc: numpy + Python allocations)")
     print(f"  decoded arrays (2 × RGBA)       {after_decode / 2**20:8.0f} MiB")
-    print(
-        f"  peak during pixel_delta         {peak_delta / 2**20:8.0f} MiB"
-        " (inputs included)"
-    )
+    print(f"  peak during pixel_delta         {peak_delta / 2**20:8.0f} MiB (inputs included)")
     print(f"  process max RSS                 {rss:8.0f} MiB")
 
     # -- reference points and ratios --------------------------------------------
     print("\nreference points (published by odiff for this pair, not measured here):")
-    print(
-        f"  odiff           {ODIFF_PUBLISHED_S:5.2f} s"
-        "  (MacBook Pro 16, decoding included)"
-    )
-    print(
-        f"  pixelmatch.js   {PIXELMATCH_JS_PUBLISHED_S:5.2f} s"
-        "  (same machine and conditions)"
-    )
+    print(f"  odiff           {ODIFF_PUBLISHED_S:5.2f} s  (MacBook Pro 16, decoding included)")
+    print(f"  pixelmatch.js   {PIXELMATCH_JS_PUBLISHED_S:5.2f} s  (same machine and conditions)")
     print("\nratios (different machines for the published figures: indicative only)")
     print(
         f"  ours (decode + delta) / odiff published          "
@@ -185,8 +172,7 @@ def main() -> int:
         f"{ours_total / PIXELMATCH_JS_PUBLISHED_S:6.2f}×"
     )
     print(
-        "  ours pixel_delta only / odiff published          "
-        f"{t_delta / ODIFF_PUBLISHED_S:6.2f}×"
+        f"  ours pixel_delta only / odiff published          {t_delta / ODIFF_PUBLISHED_S:6.2f}×"
     )
     if pm_py is not None:
         print(

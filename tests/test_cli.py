@@ -1,4 +1,3 @@
-
 """Tests of the command line.
 
 Through real processes (``python -m imgdiff_widget``) for what a user sees; the

@@ -86,9 +86,7 @@ def test_pixelmatch_fixture_masks_match_its_rendering(case: tuple) -> None:
     if diff_colour == alt_colour:
         np.testing.assert_array_equal(painted(diff_colour), result.diff)
     else:  # 7diff: pixels where b is darker are drawn in the alternative colour
-        np.testing.assert_array_equal(
-            painted(diff_colour), result.diff & ~result.darker
-        )
+        np.testing.assert_array_equal(painted(diff_colour), result.diff & ~result.darker)
         np.testing.assert_array_equal(painted(alt_colour), result.diff & result.darker)
     np.testing.assert_array_equal(painted(aa_colour), result.antialiased)
 
@@ -121,9 +119,7 @@ def test_resemble_text_antialiasing() -> None:
     result = pixel_delta(a, b)
     assert result.n_diff == 105
     assert result.n_antialiased == 2382
-    assert pixel_delta(a, b, include_aa=True).fraction == pytest.approx(
-        2487 / (368 * 273)
-    )
+    assert pixel_delta(a, b, include_aa=True).fraction == pytest.approx(2487 / (368 * 273))
     assert result.fraction < 0.002  # vs 5.19 % of pixels with differing colour
     assert float(result.delta[result.diff].max()) < 0.18
     assert pixel_delta(a, b, threshold=0.18).n_diff == 0
@@ -395,9 +391,7 @@ def _reference(a: np.ndarray, b: np.ndarray, threshold: float) -> tuple:
     return diff, aa
 
 
-def _blocky(
-    rng: np.random.Generator, h: int, w: int, palette: np.ndarray
-) -> np.ndarray:
+def _blocky(rng: np.random.Generator, h: int, w: int, palette: np.ndarray) -> np.ndarray:
     """Few-colour image with flat areas and ramps, so AA branches all fire."""
     idx = rng.integers(0, len(palette), (h // 2 + 1, w // 2 + 1))
     img = palette[np.kron(idx, np.ones((2, 2), int))[:h, :w]]
@@ -453,9 +447,7 @@ def test_size_mismatch() -> None:
     assert isinstance(info.value, ImageDiffError)
 
 
-@pytest.mark.parametrize(
-    "threshold", [-0.1, 1.5, float("nan"), float("inf"), "0.1", True]
-)
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, float("nan"), float("inf"), "0.1", True])
 def test_bad_threshold(threshold: object) -> None:
     a = np.zeros((2, 2, 4), np.uint8)
     with pytest.raises(ParameterError, match="threshold"):
