@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from skimage import data
 from skimage.transform import rescale
+from testing_images import textured
 
 PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
 
@@ -50,17 +51,6 @@ def astronaut_small() -> np.ndarray:
     image = (_half(data.astronaut()) / np.float32(255)).astype(np.float32)
     image.flags.writeable = False
     return image
-
-
-def textured(shape=(48, 64), seed=0) -> np.ndarray:
-    """A smooth random texture (uint8 RGB): structure everywhere, no flat areas."""
-    from scipy import ndimage as ndi
-
-    rng = np.random.default_rng(seed)
-    noise = rng.random((*shape, 3))
-    smooth = ndi.gaussian_filter(noise, sigma=(2, 2, 0))
-    lo, hi = smooth.min(), smooth.max()
-    return ((smooth - lo) / (hi - lo) * 255 + 0.5).astype(np.uint8)
 
 
 @pytest.fixture

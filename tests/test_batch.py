@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import textured
 from PIL import Image
+from testing_images import textured
 
 import imgdiff_widget._pipeline as pipeline
 from imgdiff_widget._batch import STAMP, main
