@@ -690,6 +690,18 @@ def _reachable_widgets(roots) -> list[widgets.Widget]:
 
 
 def _running_loop():
+    """The kernel's event loop, when this runs in a Jupyter kernel; else None.
+
+    Only a kernel's loop means "a front end is waiting on this thread": other
+    loops (a test's Playwright session, an async script) do not.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return None
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
