@@ -19,6 +19,7 @@ from ._errors import ParameterError
 
 __all__ = [
     "NoiseModel",
+    "SupportMap",
     "auto_min_area",
     "cell_maxima",
     "clean_labels",
@@ -210,13 +211,80 @@ def auto_min_area(shape: tuple[int, int]) -> int:
     return max(16, int(shape[0] * shape[1] // 20_000))
 
 
+class SupportMap:
+    """Which pixels really changed (a channel difference above `level`), found on demand.
+
+    ``support[rows, cols]`` is ``np.abs(a - b).max(axis=-1) > level`` over
+    that crop, computed tile by tile the first time a tile is read and kept:
+    a threshold or min_area change re-reads the tiles of its regions without
+    recomputing them. `b` may be given as a function of the crops of A and B
+    (e.g. :func:`imgdiff_widget._metrics.apply_exposure`), so that the
+    adjusted B is never stored whole. The map also keeps each trimmed region
+    (:func:`refine_to_support`), keyed by its crop and pixels.
+
+    Parameters
+    ----------
+    a, b : ndarray of float32, shape (H, W, 3)
+    level : float, optional
+    transform : callable, optional
+        ``transform(a_crop, b_crop)`` -> the B to compare on that crop.
+    """
+
+    _TILE = 64
+    # Trimmed regions kept, in bytes of their keys and values.
+    _KEEP_BYTES = 64 << 20
+
+    def __init__(self, a, b, level: float = _SUPPORT_LEVEL, transform=None) -> None:
+        self._a, self._b, self._level, self._transform = a, b, level, transform
+        h, w = a.shape[:2]
+        self.shape = (h, w)
+        self._changed = np.zeros((h, w), bool)  # pages never written stay untouched
+        self._done = np.zeros((-(-h // self._TILE), -(-w // self._TILE)), bool)
+        self.trimmed: dict = {}
+        self._trimmed_bytes = 0
+
+    def __getitem__(self, box: tuple[slice, slice]) -> np.ndarray:
+        rows, cols = (slice(*s.indices(n)[:2]) for s, n in zip(box, self.shape, strict=True))
+        tile = self._TILE
+        t0, t1 = rows.start // tile, -(-rows.stop // tile)
+        u0, u1 = cols.start // tile, -(-cols.stop // tile)
+        done = self._done[t0:t1, u0:u1]
+        if not done.all():
+            for i, row in enumerate(done):
+                missing = np.flatnonzero(~row)
+                if missing.size == 0:
+                    continue
+                # One rectangle per run of missing tiles in this row of tiles.
+                runs = np.split(missing, np.flatnonzero(np.diff(missing) > 1) + 1)
+                r = slice((t0 + i) * tile, min((t0 + i + 1) * tile, self.shape[0]))
+                for run in runs:
+                    c = slice((u0 + run[0]) * tile, min((u0 + run[-1] + 1) * tile, self.shape[1]))
+                    a, b = self._a[r, c], self._b[r, c]
+                    if self._transform is not None:
+                        b = self._transform(a, b)
+                    found = np.abs(a - b).max(axis=-1) > self._level
+                    self._changed[r, c] = found
+            done[...] = True
+        return self._changed[rows, cols]
+
+    def keep(self, key, value: np.ndarray) -> None:
+        """Remember a trimmed region (forgetting all when they take too much memory)."""
+        size = len(key[-1]) + value.nbytes
+        if self._trimmed_bytes + size > self._KEEP_BYTES:
+            self.trimmed.clear()
+            self._trimmed_bytes = 0
+        self.trimmed[key] = value
+        self._trimmed_bytes += size
+
+
 def refine_to_support(
     labels: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
+    a: np.ndarray | None,
+    b: np.ndarray | None,
     *,
     level: float = _SUPPORT_LEVEL,
     boxes: list | None = None,
+    support: SupportMap | None = None,
 ) -> np.ndarray:
     """Trim each labelled region to the pixels that really changed.
 
@@ -234,11 +302,15 @@ def refine_to_support(
     labels : ndarray of int, shape (H, W)
         Regions, 0 = background.
     a, b : ndarray of float32, shape (H, W, 3)
-        The registered, exposure-matched images.
+        The registered, exposure-matched images (unused when `support` is given).
     level : float, optional
         Channel difference, in [0, 1], that counts as changed.
     boxes : list of tuple of slice, optional
         ``ndi.find_objects(labels)``, when the caller has it.
+    support : SupportMap, optional
+        The changed pixels of A and B, kept between calls: a later call
+        reads what an earlier one computed, and a region met before (same
+        crop, same pixels) is not trimmed again.
 
     Returns
     -------
@@ -249,18 +321,28 @@ def refine_to_support(
     halo = 3
     if boxes is None:
         boxes = ndi.find_objects(labels)
+    if support is None:
+        support = SupportMap(a, b, level)
+    elif support._level != level:
+        raise ValueError("the support map was made for another level")
     for index, box in enumerate(boxes, start=1):
         if box is None:
             continue
         rows = slice(max(box[0].start - halo, 0), box[0].stop + halo)
         cols = slice(max(box[1].start - halo, 0), box[1].stop + halo)
         region = labels[rows, cols] == index
-        changed = np.abs(a[rows, cols] - b[rows, cols]).max(axis=-1) > level
-        support = changed & region
-        if support.sum() >= 0.05 * region.sum():
-            support = ndi.binary_closing(support, structure=morphology.disk(2), border_value=0)
-            region = _drop_specks(ndi.binary_fill_holes(support) & region)
-        out[rows, cols][region] = index
+        key = (rows.start, rows.stop, cols.start, cols.stop, region.tobytes())
+        trimmed = support.trimmed.get(key)
+        if trimmed is None:
+            trimmed = region
+            support_here = support[rows, cols] & region
+            if support_here.sum() >= 0.05 * region.sum():
+                closed = ndi.binary_closing(
+                    support_here, structure=morphology.disk(2), border_value=0
+                )
+                trimmed = _drop_specks(ndi.binary_fill_holes(closed) & region)
+            support.keep(key, trimmed)
+        out[rows, cols][trimmed] = index
     return out
 
 
@@ -337,12 +419,16 @@ def clean_labels(
     morphology_radius: int,
     fill_holes: bool,
     boxes: list[tuple[slice, slice]] | None = None,
+    cache: dict | None = None,
 ) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
     """``ndi.label(clean_mask(mask, ..., padding=0), 8-connected)``, and each label's box.
 
     The same labels, numbered in the same (raster) order, as labelling the
     whole cleaned mask, but found group by group on crops (see
-    :func:`clean_mask`), so that the cost follows the marked area.
+    :func:`clean_mask`), so that the cost follows the marked area. With a
+    `cache` (a dict kept by the caller between calls on the same image), a
+    group met before (same crop, same marks) is not cleaned again, and its
+    opening and closing are reused when only `min_area` or `fill_holes` changed.
 
     Returns
     -------
@@ -358,14 +444,17 @@ def clean_labels(
     groups = []  # (crop, local labels, count) per group with marks left
     keys, found_boxes = [], []  # per component, in group then local order
     for crop, own in _groups(boxes, (h, w), reach):
-        objects = _clean(
-            mask[crop] & own,
-            min_area=min_area,
-            morphology_radius=morphology_radius,
-            fill_holes=fill_holes,
-            padding=0,
-        )
-        local, count = ndi.label(objects, structure=np.ones((3, 3), bool))
+        marks = mask[crop] & own
+        if cache is None:
+            local, count = _clean_group(marks, min_area, morphology_radius, fill_holes, None)
+        else:
+            where = (crop[0].start, crop[0].stop, crop[1].start, crop[1].stop)
+            key = (where, morphology_radius, marks.tobytes())
+            found = cache.get((key, min_area, fill_holes))
+            if found is None:
+                found = _clean_group(marks, min_area, morphology_radius, fill_holes, (cache, key))
+                _keep(cache, (key, min_area, fill_holes), found)
+            local, count = found
         if not count:
             continue
         groups.append((crop, local, count))
@@ -398,6 +487,44 @@ def clean_labels(
         marked = local > 0
         labels[crop][marked] = remap[local[marked]]
     return labels, out_boxes
+
+
+def _clean_group(marks, min_area, morphology_radius, fill_holes, cached):
+    """One group's cleaned and labelled marks; the opening/closing from `cached` when there."""
+    opened = None
+    if cached is not None:
+        cache, key = cached
+        opened = cache.get(key)
+        if opened is None:
+            opened = _clean(
+                marks, min_area=1, morphology_radius=morphology_radius, fill_holes=False, padding=0
+            )
+            _keep(cache, key, opened)
+        marks, morphology_radius = opened, 0
+    objects = _clean(
+        marks,
+        min_area=min_area,
+        morphology_radius=morphology_radius,
+        fill_holes=fill_holes,
+        padding=0,
+    )
+    return ndi.label(objects, structure=np.ones((3, 3), bool))
+
+
+# Bytes of groups a clean_labels cache keeps before it starts afresh.
+_CACHE_BYTES = 128 << 20
+
+
+def _keep(cache: dict, key, value) -> None:
+    """Store in a clean_labels cache, emptying it first when it holds too much."""
+    size = len(key[-1] if isinstance(key[-1], bytes) else key[0][-1])
+    size += sum(getattr(v, "nbytes", 0) for v in (value if isinstance(value, tuple) else (value,)))
+    total = cache.get("_bytes", 0) + size
+    if total > _CACHE_BYTES:
+        cache.clear()
+        total = size
+    cache[key] = value
+    cache["_bytes"] = total
 
 
 def _clean(mask, *, min_area, morphology_radius, fill_holes, padding) -> np.ndarray:

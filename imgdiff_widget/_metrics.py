@@ -101,10 +101,27 @@ def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarra
     ndarray of float32, shape (H, W, 3)
         A new array; `b` is not modified.
     """
+    exposure = fit_exposure(a, b, valid)
+    if exposure is None:
+        return b.copy()
+    # All channels at once, in row strips (cache-sized, on both cores).
+    out = np.empty_like(b)
+    _map_strips(
+        lambda rows: apply_exposure(a[rows], b[rows], exposure, out=out[rows]),
+        b.shape[0],
+        b[0].nbytes,
+    )
+    return out
+
+
+def fit_exposure(
+    a: np.ndarray, b: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The per-channel (gains, offsets) :func:`match_exposure` applies; None: B as it is."""
     # Every step-th valid pixel (all valid: no 8-byte index of every pixel).
     count = valid.size if valid.all() else int(np.count_nonzero(valid))
     if count < 16:
-        return b.copy()
+        return None
     step = max(1, count // _EXPOSURE_SAMPLE)
     if count == valid.size:
         index = np.arange(0, count, step)
@@ -124,17 +141,32 @@ def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarra
             keep = residual <= np.quantile(residual, 0.8)
             gain, offset = _fit_line(x[keep], y[keep])
         gains[channel], offsets[channel] = gain, offset
-    # All channels at once, in row strips (cache-sized, on both cores).
-    out = np.empty_like(b)
+    return gains, offsets
 
-    def strip(rows: slice) -> None:
-        src, ref, dst = b[rows], a[rows], out[rows]
-        np.multiply(src, gains, out=dst)
-        dst += offsets
-        np.maximum(dst, ref, out=dst, where=src >= _CLIP_HIGH)
-        np.minimum(dst, ref, out=dst, where=src <= _CLIP_LOW)
 
-    _map_strips(strip, b.shape[0], b[0].nbytes)
+def apply_exposure(
+    a: np.ndarray,
+    b: np.ndarray,
+    exposure: tuple[np.ndarray, np.ndarray] | None,
+    *,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`match_exposure`'s values on any crop of A and B (the same crop of each).
+
+    Element-wise, so a crop gets exactly the values of the whole image's result.
+    """
+    if exposure is None:
+        if out is None:
+            return b.copy()
+        out[...] = b
+        return out
+    gains, offsets = exposure
+    if out is None:
+        out = np.empty(b.shape, np.float32)
+    np.multiply(b, gains, out=out)
+    out += offsets
+    np.maximum(out, a, out=out, where=b >= _CLIP_HIGH)
+    np.minimum(out, a, out=out, where=b <= _CLIP_LOW)
     return out
 
 
@@ -159,6 +191,7 @@ def difference_components(
     *,
     win_size: int = 7,
     smoothing: float = 3.0,
+    transform=None,
 ) -> dict[str, np.ndarray]:
     """Compute the named difference components of two registered images.
 
@@ -176,6 +209,10 @@ def difference_components(
         difference (and half of it before SSIM). It removes the high
         frequencies that JPEG quantisation (chroma is stored at half
         resolution, in 8 px blocks) and sensor noise live in.
+    transform : callable, optional
+        ``transform(a_rows, b_rows)`` -> the B to compare on those rows (e.g.
+        :func:`apply_exposure`): applied strip by strip as B is read, so that
+        the adjusted B is never stored whole.
 
     Returns
     -------
@@ -183,26 +220,40 @@ def difference_components(
     """
     out: dict[str, np.ndarray] = {}
     color = None
+    if transform is not None and (
+        "absdiff" in names or ("color" in names and _color_factor(smoothing) == 1)
+    ):
+        matched = np.empty_like(b)
+        _map_strips(
+            lambda rows: np.copyto(matched[rows], transform(a[rows], b[rows])),
+            b.shape[0],
+            b[0].nbytes,
+        )
+        b, transform = matched, None
     with ThreadPoolExecutor(max_workers=1) as pool:
         if "color" in names and "structure" in names and a.size >= _PARALLEL_PIXELS:
             # The colour difference's serial steps run beside the structure's.
-            color = pool.submit(color_difference, a, b, smoothing)
+            color = pool.submit(color_difference, a, b, smoothing, transform)
         if "structure" in names:
-            out["structure"] = _structure(a, b, win_size, smoothing)
+            out["structure"] = _structure(a, b, win_size, smoothing, transform)
         if "color" in names:
-            out["color"] = color.result() if color else color_difference(a, b, smoothing)
+            out["color"] = (
+                color.result() if color else color_difference(a, b, smoothing, transform)
+            )
     if "absdiff" in names:
         out["absdiff"] = np.abs(a - b).max(axis=-1).astype(np.float32)
     return out
 
 
-def _structure(a: np.ndarray, b: np.ndarray, win_size: int, smoothing: float) -> np.ndarray:
+def _structure(
+    a: np.ndarray, b: np.ndarray, win_size: int, smoothing: float, transform=None
+) -> np.ndarray:
     """1 - SSIM's contrast-structure term on the lightly smoothed luminance."""
     win = _fit_window(win_size, a.shape[:2])
     pre = smoothing * _STRUCTURE_SMOOTHING
     _, ssim = ssim_map(
-        _smooth(rgb2gray(a).astype(np.float32, copy=False), pre, copy=False),
-        _smooth(rgb2gray(b).astype(np.float32, copy=False), pre, copy=False),
+        _smooth(_gray(a), pre, copy=False),
+        _smooth(_gray(b, a, transform), pre, copy=False),
         win_size=win,
         gaussian_weights=True,
         sigma=win / 4.67,
@@ -213,7 +264,19 @@ def _structure(a: np.ndarray, b: np.ndarray, win_size: int, smoothing: float) ->
     return np.clip(1.0 - ssim, 0.0, 1.0, out=ssim)
 
 
-def color_difference(a: np.ndarray, b: np.ndarray, smoothing: float) -> np.ndarray:
+def _gray(image: np.ndarray, a: np.ndarray | None = None, transform=None) -> np.ndarray:
+    """``rgb2gray(image)`` in float32, strip by strip (`transform` applied to each first)."""
+    out = np.empty(image.shape[:2], np.float32)
+
+    def strip(rows: slice) -> None:
+        src = image[rows] if transform is None else transform(a[rows], image[rows])
+        out[rows] = rgb2gray(src)
+
+    _map_strips(strip, image.shape[0], image[0].nbytes)
+    return out
+
+
+def color_difference(a: np.ndarray, b: np.ndarray, smoothing: float, transform=None) -> np.ndarray:
     """CIEDE2000 / 100 between the two images smoothed with a Gaussian of sigma `smoothing`.
 
     The smoothed images hold no detail finer than a few `smoothing`, so the
@@ -230,6 +293,8 @@ def color_difference(a: np.ndarray, b: np.ndarray, smoothing: float) -> np.ndarr
     ----------
     a, b : ndarray of float32, shape (H, W, 3)
     smoothing : float
+    transform : callable, optional
+        As for :func:`difference_components`.
 
     Returns
     -------
@@ -238,12 +303,14 @@ def color_difference(a: np.ndarray, b: np.ndarray, smoothing: float) -> np.ndarr
     shape = a.shape[:2]
     factor = _color_factor(smoothing) if min(shape) >= _MIN_REDUCED_SIDE else 1
     if factor == 1:
+        if transform is not None:
+            b = transform(a, b)
         small_a, small_b = _smooth(a, smoothing), _smooth(b, smoothing)
     else:
         # The box filter's variance, (f² - 1) / 12 per axis, is part of sigma².
         rest = np.sqrt(max(smoothing**2 - (factor**2 - 1) / 12, 0.0)) / factor
         small_a = _smooth(_block_mean(a, factor), rest, copy=False)
-        small_b = _smooth(_block_mean(b, factor), rest, copy=False)
+        small_b = _smooth(_block_mean(b, factor, a, transform), rest, copy=False)
     delta = np.empty(small_a.shape[:2], np.float32)
 
     def strip(rows: slice) -> None:
@@ -263,7 +330,7 @@ def _color_factor(smoothing: float) -> int:
     return max(1, int(smoothing / _COLOR_SIGMA_PER_FACTOR))
 
 
-def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+def _block_mean(image: np.ndarray, factor: int, a=None, transform=None) -> np.ndarray:
     """Mean of each `factor` x `factor` block of the image clipped to [0, 1].
 
     A last row or column of blocks cut by the image edge averages what it has.
@@ -273,7 +340,8 @@ def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     out = np.zeros((rows, cols, *image.shape[2:]), np.float32)
 
     def strip(block_rows: slice) -> None:
-        src = image[block_rows.start * factor : block_rows.stop * factor]
+        rows = slice(block_rows.start * factor, block_rows.stop * factor)
+        src = image[rows] if transform is None else transform(a[rows], image[rows])
         clipped = np.clip(src, 0.0, 1.0)
         dst = out[block_rows]
         for i in range(factor):

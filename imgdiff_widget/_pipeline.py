@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from ._align import fit_frame, register
 from ._errors import ImageShapeError
 from ._io import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from ._mask import (
+    SupportMap,
     auto_min_area,
     cell_maxima,
     clean_labels,
@@ -34,7 +35,12 @@ from ._mask import (
     refine_to_support,
     threshold_with_boxes,
 )
-from ._metrics import components_for, difference_components, match_exposure
+from ._metrics import (
+    apply_exposure,
+    components_for,
+    difference_components,
+    fit_exposure,
+)
 from ._params import DiffParams
 from ._pixel import pixel_delta
 from ._regions import Region, find_regions
@@ -231,14 +237,28 @@ def _score(registered, p: DiffParams, _pipe):
         )
     # Photo metrics see B with A's exposure; the pixel metric sees B as it is,
     # as screenshot tools do. The overlays always show B as it is.
-    b = reg.b if p.metric == "pixel" else match_exposure(a, reg.b, reg.valid)
-    components = difference_components(a, b, names, win_size=p.win_size, smoothing=p.smoothing)
+    exposure = None if p.metric == "pixel" else fit_exposure(a, reg.b, reg.valid)
+    # B with A's exposure is made strip by strip as it is read, never stored
+    # whole; refinement makes the few crops it reads again.
+    transform = None if p.metric == "pixel" else partial(_apply_on_crop, exposure)
+    components = difference_components(
+        a, reg.b, names, win_size=p.win_size, smoothing=p.smoothing, transform=transform
+    )
+    # The changed pixels regions are trimmed to, found crop by crop on demand
+    # and kept for every later threshold / min_area on this score.
+    support = SupportMap(a, reg.b, transform=transform)
     valid = reg.valid
     if p.metric != "pixel" and not valid.all():
         # Windows and smoothing reach this far across the edge of the overlap,
         # where B's padding would score as a difference.
         valid = ndi.binary_erosion(valid, iterations=_reach(p), border_value=1)
-    scored = {"registered": registered, "components": components, "b_matched": b, "valid": valid}
+    scored = {
+        "registered": registered,
+        "components": components,
+        "support": support,
+        "clean_cache": {},
+        "valid": valid,
+    }
     if p.metric == "pixel" or _ignores_antialiasing(p):
         # Every changed pixel is tested (threshold 0) so that the threshold
         # stage can cut anywhere without recomputing.
@@ -254,6 +274,10 @@ def _score(registered, p: DiffParams, _pipe):
         scored["pixel_delta"] = found.delta
         scored["aa_flags"] = found.antialiased
     return scored
+
+
+def _apply_on_crop(exposure, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return apply_exposure(a, b, exposure)
 
 
 def _ignores_antialiasing(p: DiffParams) -> bool:
@@ -286,7 +310,8 @@ def _noise(scored, p: DiffParams, _pipe):
     score_map[~compared] = 0.0
     return {
         "registered": registered,
-        "b_matched": scored["b_matched"],
+        "support": scored["support"],
+        "clean_cache": scored["clean_cache"],
         "aa_flags": scored.get("aa_flags") if _ignores_antialiasing(p) else None,
         "pixel_delta": scored.get("pixel_delta"),
         "levels": levels,
@@ -340,9 +365,10 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
             morphology_radius=p.morphology,
             fill_holes=p.fill_holes,
             boxes=thresholded["boxes"],
+            cache=noise["clean_cache"],
         )
         count = len(boxes)
-        labels = refine_to_support(labels, registered["frame"].a, noise["b_matched"], boxes=boxes)
+        labels = refine_to_support(labels, None, None, boxes=boxes, support=noise["support"])
     if p.padding:
         labels = expand_labels(labels, distance=p.padding)
         boxes = None

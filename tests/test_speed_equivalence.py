@@ -326,6 +326,83 @@ def test_clean_labels_is_labelling_the_whole_cleaned_mask(seed, radius):
     assert boxes == ndi.find_objects(expected)
 
 
+@pytest.mark.parametrize("names", [("structure", "color"), ("absdiff",), ("color",)])
+@pytest.mark.parametrize("smoothing", [3.0, 1.0])
+def test_components_with_exposure_applied_per_strip_are_the_matched_ones(names, smoothing):
+    from imgdiff_widget._metrics import (
+        apply_exposure,
+        difference_components,
+        fit_exposure,
+        match_exposure,
+    )
+
+    rng = np.random.default_rng(11)
+    shape = (301, 1200)  # rows of 14 kB: many strips
+    a = ndi.gaussian_filter(rng.random((*shape, 3), dtype=np.float32), (2, 2, 0))
+    b = np.clip(a * 1.2 - 0.05 + rng.normal(0, 0.01, a.shape), 0, 1).astype(np.float32)
+    valid = np.ones(shape, bool)
+    exposure = fit_exposure(a, b, valid)
+    expected = difference_components(a, match_exposure(a, b, valid), names, smoothing=smoothing)
+    got = difference_components(
+        a,
+        b,
+        names,
+        smoothing=smoothing,
+        transform=lambda x, y: apply_exposure(x, y, exposure),
+    )
+    assert got.keys() == expected.keys()
+    for name in names:
+        np.testing.assert_array_equal(got[name], expected[name])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_clean_labels_with_a_cache_gives_the_uncached_labels(seed):
+    from imgdiff_widget._mask import clean_labels
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(60, 220)), int(rng.integers(60, 220)))
+    masks = [_marks(rng, shape), _marks(rng, shape)]
+    cache: dict = {}
+    # Every (mask, min_area, fill_holes) twice: first filling the cache, then from it.
+    for _ in range(2):
+        for mask in masks:
+            for min_area, fill in ((8, True), (30, True), (8, False)):
+                options = {"min_area": min_area, "morphology_radius": 1, "fill_holes": fill}
+                got, got_boxes = clean_labels(mask, cache=cache, **options)
+                expected, boxes = clean_labels(mask, **options)
+                np.testing.assert_array_equal(got, expected)
+                assert got_boxes == boxes
+    assert len(cache) > 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_refine_with_a_kept_support_map_gives_the_plain_result(seed):
+    from imgdiff_widget._mask import SupportMap, refine_to_support
+    from imgdiff_widget._metrics import apply_exposure, match_exposure
+
+    rng = np.random.default_rng(seed)
+    shape = (150, 200)  # several 64 px tiles, the last ones cut by the edge
+    a = rng.random((*shape, 3), dtype=np.float32)
+    b = np.where(rng.random(shape)[..., None] > 0.5, a, a * 0.8 + 0.2).astype(np.float32)
+    b[:20] = 1.0  # clipped rows: the exposure's clip rule applies
+    valid = np.ones(shape, bool)
+    matched = match_exposure(a, b, valid)
+    from imgdiff_widget._metrics import fit_exposure
+
+    exposure = fit_exposure(a, b, valid)
+    support = SupportMap(a, b, transform=lambda x, y: apply_exposure(x, y, exposure))
+    for _ in range(2):  # the second time from the kept tiles and trimmed regions
+        for labels in (_random_labels(rng, shape), _random_labels(rng, shape)):
+            boxes = ndi.find_objects(labels)
+            np.testing.assert_array_equal(
+                refine_to_support(labels, None, None, boxes=boxes, support=support),
+                refine_to_support(labels, a, matched),
+            )
+    np.testing.assert_array_equal(
+        support[0:150, 0:200], np.abs(a - matched).max(axis=-1) > 16 / 255
+    )
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_find_regions_and_refine_read_only_the_boxes_they_are_given(seed):
     from imgdiff_widget._mask import refine_to_support
