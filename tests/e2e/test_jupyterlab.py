@@ -53,15 +53,17 @@ def test_quickstart_in_jupyterlab(jupyterlab, page, shots):
     clip = widget.bounding_box()
     before_png = shots / "jupyterlab-before.png"
     page.screenshot(path=str(before_png), clip=clip)
-    src = widget.locator("img.imgdiff-figure").get_attribute("src")
+    figure = widget.locator("img.imgdiff-figure")
 
-    # Untick "auto", then set the threshold slider well below the automatic cut.
+    # Untick "auto" (the same cut, now manual), then type a threshold well below it.
     slider = labelled(widget, "widget-slider", "threshold")
     slider.locator("xpath=..").locator(".widget-checkbox input").uncheck()
     expect(slider.locator(".widget-readout")).to_have_attribute("contenteditable", "true")
-    type_slider_value(slider, NEW_THRESHOLD)
-    wait_for_change(widget, src)
     expect(status(widget)).to_have_text(MANUAL, timeout=120_000)
+    src = figure.get_attribute("src")
+    type_slider_value(slider, NEW_THRESHOLD)
+    expect(status(widget)).to_contain_text(f"threshold {NEW_THRESHOLD:.3f} ·", timeout=120_000)
+    wait_for_change(widget, src)
     regions_after, threshold_after, auto = read_status(widget)
     assert not auto
     assert threshold_after == pytest.approx(NEW_THRESHOLD)
