@@ -97,7 +97,9 @@ class Controls:
         self._on_change = on_change
         self._on_action = on_action
         self._quiet = 0
-        lay = widgets.Layout(width="auto")
+        # A fixed width: "auto" lets JupyterLab collapse a slider's track to
+        # nothing when it shares a row with its "auto" checkbox.
+        lay = widgets.Layout(width="340px")
         common = {"style": _WIDE, "continuous_update": False, "layout": lay}
         # Detect
         self.metric = widgets.Dropdown(
@@ -237,7 +239,11 @@ class Controls:
             layout=widgets.Layout(margin="0 0 0 12px"),
         )
         self.top = widgets.VBox([row(self.view, self.busy), self.view_extra])
-        return widgets.HBox([self.tabs, self.navigation, self.export_box])
+        # Wraps in a narrow notebook instead of cutting the right-hand boxes off.
+        return widgets.HBox(
+            [self.tabs, self.navigation, self.export_box],
+            layout=widgets.Layout(flex_flow="row wrap"),
+        )
 
     def all_widgets(self) -> list[widgets.Widget]:
         """Every widget built here (for closing)."""

@@ -155,6 +155,7 @@ class DiffWidget(widgets.VBox):
         self._syncing = 0
         self._lock = threading.RLock()  # pipeline, figure and display copy
         self._worker: threading.Thread | None = None
+        self._delivery = None  # a finished result waiting for the kernel's loop
         self._busy_since = 0.0
         self._loop = _running_loop()
         self._background = (self._loop is not None) if background is None else bool(background)
@@ -252,9 +253,39 @@ class DiffWidget(widgets.VBox):
 
     def wait(self, timeout: float | None = 60.0) -> DiffResult | None:
         """Block until background work is done; return the current result."""
-        if not self._idle.wait(timeout):
-            raise TimeoutError("the comparison is still running")
+        if not self._on_loop_thread():
+            if not self._idle.wait(timeout):
+                raise TimeoutError("the comparison is still running")
+            return self.result
+        # Called from a notebook cell: the kernel's loop (this thread) is what
+        # would hand the worker's result over, so hand it over here instead.
+        deadline = None if timeout is None else time.perf_counter() + timeout
+        while not self._idle.is_set():
+            worker = self._worker
+            remaining = None if deadline is None else max(deadline - time.perf_counter(), 0)
+            if worker is not None:
+                worker.join(remaining)
+            self._run_delivery()
+            if deadline is not None and time.perf_counter() > deadline:
+                raise TimeoutError("the comparison is still running")
+            if not self._idle.is_set():
+                time.sleep(0.01)
         return self.result
+
+    def _on_loop_thread(self) -> bool:
+        if self._loop is None:
+            return False
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _run_delivery(self) -> None:
+        """Apply a finished computation's result, if one is waiting."""
+        with self._lock:
+            apply, self._delivery = self._delivery, None
+        if apply is not None:
+            apply()
 
     def save(self, directory: str | Path) -> dict[str, Path]:
         """Write overlay_a.png, overlay_b.png, mask.png and regions.json.
@@ -525,7 +556,9 @@ class DiffWidget(widgets.VBox):
                     self._idle.set()
 
         if self._loop is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(apply)
+            with self._lock:
+                self._delivery = apply
+            self._loop.call_soon_threadsafe(self._run_delivery)
         else:
             with self._lock:
                 apply()
