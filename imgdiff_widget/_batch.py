@@ -146,8 +146,13 @@ def _local_cluster(threads: bool, n_workers: int) -> Any:
     import dask
     from distributed import LocalCluster
 
-    unset = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-    with dask.config.set(unset):
+    environ = {
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+        # One single-threaded worker per core: each comparison stays on its
+        # worker's core instead of starting a thread per core (see _ssim).
+        "distributed.nanny.pre-spawn-environ.IMGDIFF_WIDGET_THREADS": "1",
+    }
+    with dask.config.set(environ):
         return LocalCluster(
             n_workers=1 if threads else n_workers,
             threads_per_worker=n_workers if threads else 1,

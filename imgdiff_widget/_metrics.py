@@ -231,7 +231,12 @@ def difference_components(
         )
         b, transform = matched, None
     with ThreadPoolExecutor(max_workers=1) as pool:
-        if "color" in names and "structure" in names and a.size >= _PARALLEL_PIXELS:
+        if (
+            "color" in names
+            and "structure" in names
+            and a.size >= _PARALLEL_PIXELS
+            and _cpu_count() > 1
+        ):
             # The colour difference's serial steps run beside the structure's.
             color = pool.submit(color_difference, a, b, smoothing, transform)
         if "structure" in names:

@@ -62,10 +62,17 @@ _TRUNCATE = 3.5
 
 
 def _cpu_count() -> int:
+    """Threads one comparison may use: the CPUs this process may run on.
+
+    ``IMGDIFF_WIDGET_THREADS`` caps it, so that parallel workers (one Dask
+    worker per core) do not each start a thread per core and compete.
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        count = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
+        count = os.cpu_count() or 1
+    cap = os.environ.get("IMGDIFF_WIDGET_THREADS", "")
+    return max(1, min(count, int(cap))) if cap.isdigit() else count
 
 
 def _reflect_indices(start: int, stop: int, n: int) -> np.ndarray:
