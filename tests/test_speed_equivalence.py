@@ -176,21 +176,16 @@ def test_block_mean_averages_each_block_including_cut_ones(factor):
 
 
 def _clean_mask_reference(mask, *, min_area, morphology_radius, fill_holes, padding):
-    """clean_mask as it was: every step on the whole image."""
-    from skimage import morphology
+    """clean_mask as it was: every step on the whole image at once."""
+    from imgdiff_widget._mask import _clean
 
-    out = mask.copy()
-    if morphology_radius > 0:
-        footprint = morphology.disk(morphology_radius)
-        out = ndi.binary_opening(out, structure=footprint)
-        out = ndi.binary_closing(out, structure=footprint, border_value=0)
-    if min_area > 1:
-        out = morphology.remove_small_objects(out, max_size=min_area - 1)
-    if fill_holes:
-        out = ndi.binary_fill_holes(out)
-    if padding > 0:
-        out = ndi.binary_dilation(out, structure=morphology.disk(padding))
-    return out
+    return _clean(
+        mask,
+        min_area=min_area,
+        morphology_radius=morphology_radius,
+        fill_holes=fill_holes,
+        padding=padding,
+    )
 
 
 def _marks(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
