@@ -446,3 +446,30 @@ def test_the_score_of_a_fully_compared_pair_is_the_mean_over_the_compared_pixels
     result = compare(a, b)
     assert result.compared.all()
     assert result.score == float(result.score_map[result.compared].mean())
+
+
+@pytest.mark.parametrize(
+    "crop",
+    [np.s_[:, :], np.s_[3:20, 5:40], np.s_[::2, :], np.s_[:, ::3], np.s_[7:8, 1:2]],
+)
+def test_apply_exposure_fast_path_is_the_plain_broadcast(crop):
+    """Whole rows against tiled gains give the per-channel broadcast's values, on any crop."""
+    from imgdiff_widget._metrics import _CLIP_HIGH, _CLIP_LOW, apply_exposure
+
+    rng = np.random.default_rng(1)
+    a = rng.random((50, 61, 3), dtype=np.float32)
+    b = rng.random((50, 61, 3), dtype=np.float32) * np.float32(1.1) - np.float32(0.05)
+    exposure = (
+        np.array([1.03, 0.97, 1.1], np.float32),
+        np.array([0.01, -0.02, 0.003], np.float32),
+    )
+    a, b = a[crop], b[crop]
+    expected = np.empty(b.shape, np.float32)
+    np.multiply(b, exposure[0], out=expected)
+    expected += exposure[1]
+    np.maximum(expected, a, out=expected, where=b >= _CLIP_HIGH)
+    np.minimum(expected, a, out=expected, where=b <= _CLIP_LOW)
+    assert np.array_equal(apply_exposure(a, b, exposure), expected)
+    out = np.full((50, 61, 3), np.nan, np.float32)[crop]
+    assert np.array_equal(apply_exposure(a, b, exposure, out=out), expected)
+    assert np.array_equal(out, expected)
