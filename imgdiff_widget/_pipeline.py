@@ -42,7 +42,7 @@ from ._metrics import (
     fit_exposure,
 )
 from ._params import DiffParams
-from ._pixel import pixel_delta
+from ._pixel import aliased_vs_antialiased, pixel_delta
 from ._regions import Region, find_regions
 from ._render import mask_image, parse_color, parse_style, render_overlay, to_uint8
 
@@ -273,6 +273,12 @@ def _score(registered, p: DiffParams, _pipe):
             components["pixel"] = found.delta
         scored["pixel_delta"] = found.delta
         scored["aa_flags"] = found.antialiased
+        if not isinstance(p.ignore_antialiasing, str) and p.ignore_antialiasing:
+            # Asked for explicitly (not "auto", pixelmatch's own test): edges
+            # drawn aliased in one image and smoothed in the other go too.
+            scored["aa_flags"] = found.antialiased | aliased_vs_antialiased(
+                registered["bases"].a, registered["bases"].b
+            )
     return scored
 
 

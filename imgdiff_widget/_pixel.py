@@ -13,6 +13,13 @@ threshold 0.05, where the older YIQ releases expect 143):
   (``antialiased`` / ``hasManySiblings``), using Rec.601 luma between a pixel
   and its 8 neighbours.
 
+:func:`aliased_vs_antialiased` is a second, broader anti-aliasing test for a
+pair where one image draws an edge aliased (two flat colours) and the other
+smooths it -- possibly with sub-pixel colour fringes, which pixelmatch's
+detector does not recognise (Resemble.js's text.png / textAa.png). It applies
+Resemble.js's ``isAntialiased`` test to the smooth image and requires the
+aliased image's two edge colours to be present round the pixel in both.
+
 Every lookup table (sRGB→linear, cube root) and every floating-point operation
 is reproduced in the same order as the JavaScript, in float64, so the
 threshold decisions -- and therefore the mismatch counts -- are the same.
@@ -30,7 +37,7 @@ import numpy as np
 
 from imgdiff_widget._errors import ImageShapeError, ParameterError, SizeMismatchError
 
-__all__ = ["PixelDiff", "pixel_delta"]
+__all__ = ["PixelDiff", "aliased_vs_antialiased", "pixel_delta"]
 
 # ----------------------------------------------------------------------------
 # Lookup tables, built exactly as pixelmatch builds them.
@@ -443,3 +450,201 @@ def pixel_delta(
         threshold=threshold,
         include_aa=include_aa,
     )
+
+
+# ----------------------------------------------------------------------------
+# aliased edge against an anti-aliased rendering of it
+
+# Resemble.js's tolerances in its ignoreAntialiasing mode (0-255 scale):
+# brightness within 64 and alpha within 32 for a pixel judged anti-aliased,
+# a neighbour brighter or darker by more than 96 is "high contrast".
+_RES_BRIGHTNESS = 64
+_RES_ALPHA = 32
+_RES_CONTRAST = 96
+_RES_HUE = 0.3
+# Radius of the window in which the aliased image must show exactly two
+# colours, and of the window in which the other image must show both of them:
+# the smallest that cover a sub-pixel rendered glyph edge (textAa.png's ramp
+# and colour fringes reach 3 pixels from the aliased edge, its flat colours 4).
+_CRISP_RADIUS = 3
+_KEPT_RADIUS = 4
+
+
+def _window(ys: np.ndarray, xs: np.ndarray, h: int, w: int, r: int) -> np.ndarray:
+    """Flat indices (k, m) of the (2r+1)² window round each pixel, edge-replicated."""
+    d = np.arange(-r, r + 1)[:, None]
+    rows = np.minimum(np.maximum(ys[None, :] + d, 0), h - 1) * w  # (2r+1, m)
+    cols = np.minimum(np.maximum(xs[None, :] + d, 0), w - 1)
+    return (rows[:, None, :] + cols[None, :, :]).reshape(d.size * d.size, ys.size)
+
+
+def _resemble_brightness(rgb: np.ndarray) -> np.ndarray:
+    """Resemble.js's ``getBrightness``: 0.3 R + 0.59 G + 0.11 B."""
+    rgb = rgb.astype(np.float64)
+    return 0.3 * rgb[..., 0] + 0.59 * rgb[..., 1] + 0.11 * rgb[..., 2]
+
+
+def _resemble_hue(rgb: np.ndarray) -> np.ndarray:
+    """Resemble.js's ``getHue`` in [0, 1) (0 for greys), first maximum wins."""
+    c = rgb[..., :3].astype(np.float64) / 255
+    r, g, b = c[..., 0], c[..., 1], c[..., 2]
+    mx = c.max(axis=-1)
+    d = mx - c.min(axis=-1)
+    safe = np.where(d == 0, 1.0, d)
+    h = np.where(
+        mx == r,
+        (g - b) / safe + np.where(g < b, 6.0, 0.0),
+        np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4),
+    )
+    return np.where(d == 0, 0.0, h / 6)
+
+
+def _resemble_antialiased(flat: np.ndarray, ys: np.ndarray, xs: np.ndarray, h: int, w: int):
+    """Resemble.js's ``isAntialiased`` for many pixels of one image.
+
+    ``flat`` is the image as (H*W, 4) uint8. A pixel is anti-aliased when,
+    among its 8 neighbours inside the image, 2 or more differ in brightness by
+    more than 96, or 2 or more differ in hue by more than 0.3, or fewer than 2
+    have exactly its RGB.
+    """
+    ny, nx, valid = _neighbour_coords(ys, xs, h, w)
+    centre = flat[ys * w + xs][None]  # (1, m, 4)
+    neigh = flat[ny * w + nx]  # (8, m, 4)
+    contrast = np.abs(_resemble_brightness(neigh) - _resemble_brightness(centre)) > _RES_CONTRAST
+    hue = np.abs(_resemble_hue(neigh) - _resemble_hue(centre)) > _RES_HUE
+    same = (neigh[..., :3] == centre[..., :3]).all(axis=-1)
+    return (
+        ((contrast & valid).sum(axis=0) > 1)
+        | ((hue & valid).sum(axis=0) > 1)
+        | ((same & valid).sum(axis=0) < 2)
+    )
+
+
+def _aliased_edge_kept(
+    x32: np.ndarray, y32: np.ndarray, ys: np.ndarray, xs: np.ndarray, h: int, w: int
+) -> np.ndarray:
+    """Test whether X is a two-colour edge round each pixel with both colours near it in Y."""
+    out = np.zeros(ys.size, dtype=bool)
+    # a 3×3 window with 3+ colours rules a pixel out cheaply (photographs)
+    inner = x32[_window(ys, xs, h, w, 1)]
+    i = np.flatnonzero(((inner == inner.min(axis=0)) | (inner == inner.max(axis=0))).all(axis=0))
+    if not i.size:
+        return out
+    window = x32[_window(ys[i], xs[i], h, w, _CRISP_RADIUS)]  # (49, n)
+    lo = window.min(axis=0)
+    hi = window.max(axis=0)
+    crisp = (lo != hi) & ((window == lo) | (window == hi)).all(axis=0)
+    i, lo, hi = i[crisp], lo[crisp], hi[crisp]
+    if i.size:
+        around = y32[_window(ys[i], xs[i], h, w, _KEPT_RADIUS)]  # (81, n)
+        out[i] = (around == lo).any(axis=0) & (around == hi).any(axis=0)
+    return out
+
+
+def aliased_vs_antialiased(
+    a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None
+) -> np.ndarray:
+    """Find differences that are one edge drawn aliased in one image, smoothed in the other.
+
+    A broader anti-aliasing test than pixelmatch's (the one in
+    :func:`pixel_delta`), for renderers whose anti-aliasing is wider than one
+    pixel or coloured (sub-pixel / LCD text). A differing pixel is judged
+    anti-aliasing when, for one image X ("aliased") and the other Y:
+
+    1. X draws an aliased edge there: its 7×7 window holds exactly two colours;
+    2. the same edge is still there in Y: both of those colours occur, exactly,
+       in Y's 9×9 window;
+    3. Y's pixel looks anti-aliased by Resemble.js's ``isAntialiased`` test
+       (2+ of its 8 neighbours with brightness differing by more than 96 or
+       hue by more than 0.3, or fewer than 2 with its exact RGB);
+    4. and, as Resemble.js requires of an anti-aliased pixel, the two images'
+       brightness (0.3 R + 0.59 G + 0.11 B) differs by less than 64 and their
+       alpha by less than 32.
+
+    Parameters
+    ----------
+    a, b : ndarray of uint8, shape (H, W, 3) or (H, W, 4)
+        The images (RGB counts as opaque), of the same height and width.
+    where : ndarray of bool, shape (H, W), optional
+        Pixels to test; by default every pixel whose RGBA differs.
+
+    Returns
+    -------
+    ndarray of bool, shape (H, W)
+        True where the difference is judged anti-aliasing (always False
+        outside `where` and where the images are equal).
+
+    Raises
+    ------
+    ImageShapeError
+        If an input is not a non-empty uint8 array of shape (H, W, 3|4), or
+        `where` is not a boolean array of the images' height and width.
+    SizeMismatchError
+        If the two images differ in height or width.
+
+    Notes
+    -----
+    Condition 1 keeps the test off photographs and gradients (never two flat
+    colours), condition 2 off added, removed or recoloured shapes (one of the
+    colours is missing from the other image), condition 3 off an edge drawn
+    aliased in both images but moved. Use it together with pixelmatch's test:
+    it is meant for pairs that pixelmatch's leaves marked, not to replace it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.full((9, 9, 3), 200, np.uint8)
+    >>> a[:, 5:] = 255  # an aliased vertical edge
+    >>> b = a.copy()
+    >>> b[:, 4] = (222, 236, 250)  # smoothed, with a colour fringe
+    >>> aliased_vs_antialiased(a, b)[:, 4].all()
+    np.True_
+    >>> c = a.copy()
+    >>> c[:, 4] = (100, 0, 0)  # a dark red line is no anti-aliasing
+    >>> aliased_vs_antialiased(a, c).any()
+    np.False_
+    """
+    a4 = _as_rgba(a, "a")
+    b4 = _as_rgba(b, "b")
+    if a4.shape != b4.shape:
+        raise SizeMismatchError(
+            f"images differ in size: a is {a4.shape[1]}×{a4.shape[0]}, "
+            f"b is {b4.shape[1]}×{b4.shape[0]} (width×height); "
+            "aliased_vs_antialiased compares images of the same size only"
+        )
+    h, w = a4.shape[:2]
+    a32 = a4.view(np.uint32)[..., 0].ravel()
+    b32 = b4.view(np.uint32)[..., 0].ravel()
+    changed = a32 != b32
+    if where is not None:
+        where = np.asarray(where)
+        if where.dtype != bool or where.shape != (h, w):
+            raise ImageShapeError(
+                f"where must be a boolean array of shape {(h, w)}, got {where.dtype} {where.shape}"
+            )
+        changed &= where.ravel()
+    af = a4.reshape(-1, 4)
+    bf = b4.reshape(-1, 4)
+    out = np.zeros(h * w, dtype=bool)
+    cand = np.flatnonzero(changed)
+    for start in range(0, cand.size, _BLOCK // 64):
+        idx = cand[start : start + _BLOCK // 64]
+        pa, pb = af[idx], bf[idx]
+        # 4. brightness and alpha within Resemble's anti-aliasing tolerance
+        near = (
+            np.abs(_resemble_brightness(pa[:, :3]) - _resemble_brightness(pb[:, :3]))
+            < _RES_BRIGHTNESS
+        ) & (np.abs(pa[:, 3].astype(np.int16) - pb[:, 3]) < _RES_ALPHA)
+        idx = idx[near]
+        ys, xs = np.divmod(idx, w)
+        found = np.zeros(idx.size, dtype=bool)
+        for x32, y32, yflat in ((a32, b32, bf), (b32, a32, af)):
+            rest = np.flatnonzero(~found)
+            if not rest.size:
+                break
+            edge = _aliased_edge_kept(x32, y32, ys[rest], xs[rest], h, w)  # 1 and 2
+            rest = rest[edge]
+            if rest.size:
+                found[rest] = _resemble_antialiased(yflat, ys[rest], xs[rest], h, w)  # 3
+        out[idx[found]] = True
+    return out.reshape(h, w)
