@@ -18,7 +18,7 @@ from imgdiff_widget._errors import (
     ParameterError,
     SizeMismatchError,
 )
-from imgdiff_widget._pixel import PixelDiff, pixel_delta
+from imgdiff_widget._pixel import PixelDiff, aliased_vs_antialiased, pixel_delta
 
 PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
 PM = PEERS / "pixelmatch"
@@ -123,6 +123,66 @@ def test_resemble_text_antialiasing() -> None:
     assert result.fraction < 0.002  # vs 5.19 % of pixels with differing colour
     assert float(result.delta[result.diff].max()) < 0.18
     assert pixel_delta(a, b, threshold=0.18).n_diff == 0
+
+
+def test_aliased_vs_antialiased_clears_resemble_text() -> None:
+    """The broader test judges every one of pixelmatch's 105 residual pixels anti-aliasing.
+
+    text.png draws its glyphs aliased in two colours (grey 199, white 255);
+    textAa.png draws them with sub-pixel anti-aliasing, whose colour fringes
+    (e.g. (140, 200, 202) next to grey) pixelmatch's luma test does not
+    follow. Each residual pixel lies within 3 px of a two-colour edge of
+    text.png, both colours occur within 4 px in textAa.png, and Resemble.js's
+    test calls the textAa.png pixel anti-aliased.
+    """
+    a = _load(PEERS / "resemblejs" / "assets" / "text.png")
+    b = _load(PEERS / "resemblejs" / "assets" / "textAa.png")
+    result = pixel_delta(a, b)
+    assert result.n_diff == 105
+    extra = aliased_vs_antialiased(a, b)
+    assert (result.diff & extra).sum() == 105
+    assert not (result.diff & ~extra).any()
+    # every differing pixel is one of the two tests' anti-aliasing
+    differing = pixel_delta(a, b, include_aa=True).diff
+    assert not (differing & ~(result.antialiased | extra)).any()
+
+
+# Pixels of pixelmatch's count that aliased_vs_antialiased also judges
+# anti-aliasing: a few edge pixels of changed labels, each inside a cluster of
+# 80+ other marked pixels (no changed label is lost). 0 for the other cases.
+AA_EXTRA = {("2a", "2b"): 4, ("7a", "7b"): 12}
+
+
+@pytest.mark.parametrize("case", PM_CASES, ids=_case_id)
+def test_aliased_vs_antialiased_costs_little_on_pixelmatch_fixtures(case: tuple) -> None:
+    a_name, b_name, threshold, expected, _, _ = case
+    a = _load(PM / f"{a_name}.png")
+    b = _load(PM / f"{b_name}.png")
+    result = pixel_delta(a, b, threshold=threshold)
+    assert result.n_diff == expected
+    taken = int(np.count_nonzero(result.diff & aliased_vs_antialiased(a, b)))
+    assert taken == AA_EXTRA.get((a_name, b_name), 0)
+
+
+@pytest.mark.parametrize(
+    ("a_path", "b_path"),
+    [
+        ("odiff/png/orange.png", "odiff/png/orange_changed.png"),
+        ("odiff/jpg/tiger.jpg", "odiff/jpg/tiger-2.jpg"),
+        ("odiff/bmp/clouds.bmp", "odiff/bmp/clouds-2.bmp"),
+        ("odiff/tiff/laptops.tiff", "odiff/tiff/laptops-2.tiff"),
+        ("odiff/aa/antialiasing-on.png", "odiff/aa/antialiasing-off.png"),
+        ("resemblejs/demoassets/People.jpg", "resemblejs/demoassets/People2.jpg"),
+        ("resemblejs/demoassets/ghost1.png", "resemblejs/demoassets/ghost2.png"),
+    ],
+    ids=lambda p: Path(p).stem,
+)
+def test_aliased_vs_antialiased_takes_nothing_from_real_changes(a_path: str, b_path: str) -> None:
+    a = _load(PEERS / a_path)
+    b = _load(PEERS / b_path)
+    result = pixel_delta(a, b)
+    assert result.n_diff > 0
+    assert not (result.diff & aliased_vs_antialiased(a, b)).any()
 
 
 def test_odiff_orange_differences_inside_the_boxes() -> None:
@@ -420,6 +480,155 @@ def test_matches_loop_reference(seed: int) -> None:
 
 # ---------------------------------------------------------------------------
 # errors
+
+
+# ---------------------------------------------------------------------------
+# aliased_vs_antialiased on synthetic images
+
+
+def _edge(h: int = 12, w: int = 12, col: int = 6) -> np.ndarray:
+    """Grey 200 left of `col`, white right: an aliased vertical edge."""
+    img = np.full((h, w, 3), 200, np.uint8)
+    img[:, col:] = 255
+    return img
+
+
+def test_smoothed_edge_with_colour_fringe_is_antialiasing() -> None:
+    a = _edge()
+    b = a.copy()
+    b[:, 5] = (130, 200, 210)  # sub-pixel smoothing: a cyan fringe darker than grey
+    b[:, 6] = (250, 238, 226)  # and an orange one
+    # pixelmatch's detector keeps the darker fringe: it has no darker neighbour
+    assert pixel_delta(a, b).diff[:, 5].all()
+    found = aliased_vs_antialiased(a, b)
+    np.testing.assert_array_equal(found, (a != b).any(axis=-1))
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["moved edge", "dark line", "recoloured side", "new shape on flat"],
+)
+def test_real_changes_are_not_antialiasing(change: str) -> None:
+    a = _edge()
+    if change == "moved edge":  # both aliased: one column changes side
+        b = _edge(col=5)
+    elif change == "dark line":  # brightness differs by 64 or more
+        b = a.copy()
+        b[:, 5] = (100, 100, 100)
+    elif change == "recoloured side":  # white became cream: white is gone from b
+        b = a.copy()
+        b[:, 6:] = (255, 236, 200)
+    else:  # a is flat: no edge to smooth
+        a = np.full((12, 12, 3), 200, np.uint8)
+        b = a.copy()
+        b[4:8, 4:8] = (214, 222, 230)
+    assert (a != b).any()
+    assert not aliased_vs_antialiased(a, b).any()
+
+
+def test_aliased_vs_antialiased_is_symmetric_and_respects_where() -> None:
+    a = _edge()
+    b = a.copy()
+    b[:, 5] = (222, 236, 250)
+    np.testing.assert_array_equal(aliased_vs_antialiased(a, b), aliased_vs_antialiased(b, a))
+    where = np.zeros((12, 12), bool)
+    where[:6] = True
+    found = aliased_vs_antialiased(a, b, where=where)
+    assert found[:6, 5].all()
+    assert not found[6:].any()
+
+
+def _reference_aa(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Loop version of aliased_vs_antialiased's four conditions."""
+    h, w = a.shape[:2]
+
+    def key(img, y, x):
+        return tuple(int(v) for v in img[min(max(y, 0), h - 1), min(max(x, 0), w - 1)])
+
+    def bright(p):
+        return 0.3 * p[0] + 0.59 * p[1] + 0.11 * p[2]
+
+    def hue(p):
+        r, g, b_ = (v / 255 for v in p[:3])
+        mx, mn = max(r, g, b_), min(r, g, b_)
+        if mx == mn:
+            return 0.0
+        d = mx - mn
+        if mx == r:
+            hh = (g - b_) / d + (6 if g < b_ else 0)
+        elif mx == g:
+            hh = (b_ - r) / d + 2
+        else:
+            hh = (r - g) / d + 4
+        return hh / 6
+
+    def resemble(img, y, x):
+        c = key(img, y, x)
+        con = hue_n = same = 0
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                yy, xx = y + dy, x + dx
+                if (dy, dx) == (0, 0) or not (0 <= yy < h and 0 <= xx < w):
+                    continue
+                n = key(img, yy, xx)
+                con += abs(bright(n) - bright(c)) > 96
+                hue_n += abs(hue(n) - hue(c)) > 0.3
+                same += n[:3] == c[:3]
+        return con > 1 or hue_n > 1 or same < 2
+
+    def edge_kept(x_img, y_img, y, x):
+        colours = {key(x_img, y + i, x + j) for i in range(-3, 4) for j in range(-3, 4)}
+        if len(colours) != 2:
+            return False
+        near = {key(y_img, y + i, x + j) for i in range(-4, 5) for j in range(-4, 5)}
+        return colours <= near
+
+    out = np.zeros((h, w), bool)
+    for y in range(h):
+        for x in range(w):
+            pa, pb = key(a, y, x), key(b, y, x)
+            if pa == pb or abs(bright(pa) - bright(pb)) >= 64 or abs(pa[3] - pb[3]) >= 32:
+                continue
+            out[y, x] = (edge_kept(a, b, y, x) and resemble(b, y, x)) or (
+                edge_kept(b, a, y, x) and resemble(a, y, x)
+            )
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_aliased_vs_antialiased_matches_loop_reference_aa(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    palette = np.array([[200, 200, 200, 255], [255, 255, 255, 255], [60, 90, 200, 255]], np.uint8)
+    # blocky two- and three-colour layouts, then b re-renders some pixels
+    layout = rng.integers(0, 2 + seed % 2, (6, 7)).repeat(4, axis=0).repeat(4, axis=1)
+    a = palette[layout]
+    b = a.copy()
+    pick = rng.random(a.shape[:2]) < 0.25
+    jitter = rng.integers(-50, 51, (*a.shape[:2], 4))
+    jitter[..., 3] = rng.integers(-40, 1, a.shape[:2])
+    b[pick] = np.clip(a[pick].astype(int) + jitter[pick], 0, 255).astype(np.uint8)
+    expected = _reference_aa(a, b)
+    assert expected.any()  # the case exercises the test, not only its rejections
+    np.testing.assert_array_equal(aliased_vs_antialiased(a, b), expected)
+    np.testing.assert_array_equal(
+        aliased_vs_antialiased(a[..., :3], b[..., :3]),
+        _reference_aa(
+            np.concatenate([a[..., :3], np.full((*a.shape[:2], 1), 255, np.uint8)], -1),
+            np.concatenate([b[..., :3], np.full((*a.shape[:2], 1), 255, np.uint8)], -1),
+        ),
+    )
+
+
+def test_aliased_vs_antialiased_errors() -> None:
+    a = _edge()
+    with pytest.raises(SizeMismatchError):
+        aliased_vs_antialiased(a, a[:-1])
+    with pytest.raises(ImageShapeError, match="where"):
+        aliased_vs_antialiased(a, a, where=np.zeros((12, 11), bool))
+    with pytest.raises(ImageShapeError, match="where"):
+        aliased_vs_antialiased(a, a, where=np.zeros((12, 12), int))
+    with pytest.raises(ImageShapeError):
+        aliased_vs_antialiased(a.astype(float), a)
 
 
 @pytest.mark.parametrize(
