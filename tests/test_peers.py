@@ -10,6 +10,7 @@ its transparency encoded two ways.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from imgdiff_widget import compare
@@ -71,3 +72,56 @@ def test_extreme_alpha_marks_nothing(peers):
     result = compare(peers("odiff/png/extreme-alpha.png"), peers("odiff/png/extreme-alpha-1.png"))
     assert not result.mask.any()
     assert result.regions == []
+
+
+# Pairs that differ only by anti-aliasing (../shared/peers/README.md).
+AA_ONLY = {
+    "text-textAa": ("resemblejs/assets/text.png", "resemblejs/assets/textAa.png"),
+    "5a-5b": ("pixelmatch/5a.png", "pixelmatch/5b.png"),
+}
+
+
+@pytest.mark.parametrize("metric", ["pixel", "combined"])
+@pytest.mark.parametrize("pair", sorted(AA_ONLY))
+def test_antialiasing_only_pairs_mark_nothing_with_ignore_antialiasing_on(peers, pair, metric):
+    a, b = AA_ONLY[pair]
+    result = compare(peers(a), peers(b), metric=metric, ignore_antialiasing=True)
+    assert result.n_diff_pixels == 0
+    assert not result.mask.any()
+    assert result.regions == []
+    assert result.antialiased.any()  # found, reported, not marked
+
+
+def test_text_antialiasing_auto_is_pixelmatch_true_is_broader(peers):
+    """'auto' keeps pixelmatch's detector alone (its count); True adds the broader test."""
+    a, b = (peers(p) for p in AA_ONLY["text-textAa"])
+    off = compare(a, b, metric="pixel", ignore_antialiasing=False)
+    auto = compare(a, b, metric="pixel")
+    on = compare(a, b, metric="pixel", ignore_antialiasing=True)
+    assert off.n_diff_pixels == 2487  # Resemble's 5.19 % without its filter
+    assert auto.n_diff_pixels == 105  # what pixelmatch v7 counts
+    assert on.n_diff_pixels == 0  # Resemble's 0.00 % with its filter
+    # the pixels left out are reported as anti-aliasing, all of them
+    np.testing.assert_array_equal(on.antialiased, off.mask)
+
+
+# (a, b, threshold, pixels of pixelmatch's count the broader test also leaves out)
+PIXELMATCH_COST = [
+    ("1a", "1b", 0.05, 0),
+    ("2a", "2b", 0.05, 4),
+    ("3a", "3b", 0.05, 0),
+    ("4a", "4b", 0.05, 0),
+    ("6a", "6b", 0.05, 0),
+    ("7a", "7b", 0.1, 12),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "threshold", "cost"), PIXELMATCH_COST)
+def test_ignore_antialiasing_true_keeps_every_region_of_real_changes(peers, a, b, threshold, cost):
+    pair = (peers(f"pixelmatch/{a}.png"), peers(f"pixelmatch/{b}.png"))
+    kw = {"metric": "pixel", "align": "none", "threshold": threshold}
+    auto = compare(*pair, **kw)
+    on = compare(*pair, ignore_antialiasing=True, **kw)
+    assert auto.n_diff_pixels - on.n_diff_pixels == cost
+    assert not (on.mask & ~auto.mask).any()
+    assert len(on.regions) == len(auto.regions)
