@@ -6,7 +6,8 @@ Usage::
 
 Times, in one run:
 
-* PNG decode (Pillow) + ``pixel_delta`` on the full 3446×10728 pair;
+* PNG decode (Pillow) + ``pixel_delta`` on the full 3446×10728 pair, and
+  ``aliased_vs_antialiased`` (the extra test of ``ignore_antialiasing=True``);
 * the ``pixelmatch`` PyPI package (pure Python, older YIQ algorithm) on
   full-width row bands evenly spread over the image (a stratified ~9 % sample;
   the whole pair would take minutes) and ``pixel_delta`` on the same bands;
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imgdiff_widget._pixel import pixel_delta
+from imgdiff_widget._pixel import aliased_vs_antialiased, pixel_delta
 
 PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
 LARGE = PEERS / "odiff" / "large"
@@ -93,6 +94,13 @@ def main() -> int:
     print(
         f"  mismatched pixels: {res.n_diff}  (+ {res.n_antialiased} anti-aliased, "
         f"{res.fraction:.2%} of the image)"
+    )
+    # the broader anti-aliasing test ignore_antialiasing=True adds in compare()
+    t_broad, broad = best_of(lambda: aliased_vs_antialiased(a, b), args.repeat)
+    print(
+        f"  aliased_vs_antialiased          {t_broad:7.2f} s"
+        f"   ({t_broad / t_delta:.2f}× pixel_delta; takes "
+        f"{int(np.count_nonzero(res.diff & broad))} of the mismatched pixels)"
     )
 
     # -- pure-Python pixelmatch on row bands ------------------------------------
