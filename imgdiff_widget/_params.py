@@ -54,9 +54,12 @@ class DiffParams:
     padding : int
         Grow each mark by this many pixels.
     ignore_antialiasing : bool or "auto"
-        Never mark pixels judged anti-aliasing (pixelmatch's detector); they
-        are reported in ``DiffResult.antialiased`` and drawn in yellow. "auto"
-        is True for the pixel metric and False for the photo metrics.
+        Never mark pixels judged anti-aliasing; they are reported in
+        ``DiffResult.antialiased`` and drawn in yellow. True uses pixelmatch's
+        detector and ``aliased_vs_antialiased`` (an edge drawn aliased in one
+        image and smoothed, e.g. sub-pixel text, in the other). "auto" is
+        pixelmatch's detector alone for the pixel metric (its counts), and
+        False for the photo metrics.
     ignore : rectangles or bool mask, optional
         Areas never marked: ``(row0, col0, row1, col1)`` rectangles (half-open)
         or a boolean mask of A's size.
