@@ -41,10 +41,15 @@ _FLOORS = {"structure": 0.12, "color": 0.08, "absdiff": 0.08, "pixel": 0.1}
 # ... and never above these, so that a pair that differs almost everywhere
 # still gets its differences marked.
 _CEILINGS = {"structure": 0.5, "color": 0.3, "absdiff": 0.5, "pixel": 0.1}
-# Channel difference that counts as a changed pixel when regions are trimmed
-# to their real extent: 16/255, above most JPEG noise (Resemble.js's default
-# per-channel tolerance too).
-_SUPPORT_LEVEL = 16 / 255
+# When regions are trimmed to their real extent, a pixel counts as changed
+# when the largest channel difference, averaged over its 3x3 neighbourhood,
+# exceeds 10/255. The average takes JPEG's and the sensor's pixel-level noise
+# down about threefold, so the level can sit below the 16/255 a single pixel
+# needs (Resemble.js's per-channel tolerance) and still keep a pasted texture
+# or a dark moved object, whose pixels differ by 8-16/255, whole.
+_SUPPORT_LEVEL = 10 / 255
+_SUPPORT_WINDOW = 3
+_SUPPORT_WEIGHTS = np.full((_SUPPORT_WINDOW,) * 2, 1 / _SUPPORT_WINDOW**2, np.float32)
 # Pieces of a trimmed region smaller than this are dropped as specks.
 _SPECK_AREA = 6
 # Pixels used for the robust statistics (a strided sample is as good as all).
@@ -212,10 +217,11 @@ def auto_min_area(shape: tuple[int, int]) -> int:
 
 
 class SupportMap:
-    """Which pixels really changed (a channel difference above `level`), found on demand.
+    """Which pixels really changed (a local channel difference above `level`), found on demand.
 
-    ``support[rows, cols]`` is ``np.abs(a - b).max(axis=-1) > level`` over
-    that crop, computed tile by tile the first time a tile is read and kept:
+    ``support[rows, cols]`` is the 3x3 mean (``mode="nearest"``) of
+    ``np.abs(a - b).max(axis=-1)``, above `level`, over that crop, computed
+    tile by tile the first time a tile is read and kept:
     a threshold or min_area change re-reads the tiles of its regions without
     recomputing them. `b` may be given as a function of the crops of A and B
     (e.g. :func:`imgdiff_widget._metrics.apply_exposure`), so that the
@@ -259,13 +265,27 @@ class SupportMap:
                 r = slice((t0 + i) * tile, min((t0 + i + 1) * tile, self.shape[0]))
                 for run in runs:
                     c = slice((u0 + run[0]) * tile, min((u0 + run[-1] + 1) * tile, self.shape[1]))
-                    a, b = self._a[r, c], self._b[r, c]
-                    if self._transform is not None:
-                        b = self._transform(a, b)
-                    found = np.abs(a - b).max(axis=-1) > self._level
-                    self._changed[r, c] = found
+                    self._changed[r, c] = self._find(r, c)
             done[...] = True
         return self._changed[rows, cols]
+
+    def _find(self, rows: slice, cols: slice) -> np.ndarray:
+        """The support on one rectangle, read with the margin the local mean needs."""
+        h, w = self.shape
+        m = _SUPPORT_WINDOW // 2
+        r0, r1 = max(rows.start - m, 0), min(rows.stop + m, h)
+        c0, c1 = max(cols.start - m, 0), min(cols.stop + m, w)
+        a, b = self._a[r0:r1, c0:c1], self._b[r0:r1, c0:c1]
+        if self._transform is not None:
+            b = self._transform(a, b)
+        diff = np.abs(a - b).max(axis=-1)
+        # A direct weighted sum per pixel (not uniform_filter's running sum,
+        # whose rounding depends on where the line starts), so that with the
+        # margin a crop gets exactly the whole image's values.
+        local = ndi.correlate(diff, _SUPPORT_WEIGHTS, mode="nearest")
+        return (
+            local[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] > self._level
+        )
 
     def keep(self, key, value: np.ndarray) -> None:
         """Remember a trimmed region (forgetting all when they take too much memory)."""
@@ -291,7 +311,8 @@ def refine_to_support(
     The score is computed over windows and on smoothed images, so a region
     comes out a few pixels larger than the change itself. Inside each region
     (and only there: the decision that something changed is already made),
-    keep the pixels whose channel difference exceeds `level`, then close
+    keep the pixels whose local channel difference (the 3x3 mean of the
+    largest channel difference) exceeds `level`, then close
     small gaps and fill holes so that
     an object stays one solid mark. A region with too few such pixels keeps
     its shape (a change of texture or contrast with no single strong pixel).
@@ -304,7 +325,7 @@ def refine_to_support(
     a, b : ndarray of float32, shape (H, W, 3)
         The registered, exposure-matched images (unused when `support` is given).
     level : float, optional
-        Channel difference, in [0, 1], that counts as changed.
+        Local channel difference, in [0, 1], that counts as changed.
     boxes : list of tuple of slice, optional
         ``ndi.find_objects(labels)``, when the caller has it.
     support : SupportMap, optional
