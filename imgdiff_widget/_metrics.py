@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.stats import siegelslopes
 from skimage.color import deltaE_ciede2000, rgb2gray, rgb2lab
 
 from ._ssim import _cpu_count, ssim_map
@@ -57,8 +58,16 @@ _STRUCTURE_SMOOTHING = 1 / 3
 # Channel values at or beyond these count as clipped (black 2/255, white 253/255).
 _CLIP_HIGH = np.float32(253 / 255)
 _CLIP_LOW = np.float32(2 / 255)
-# Pixels used to fit the exposure change (a strided sample is as good as all).
-_EXPOSURE_SAMPLE = 200_000
+# The exposure change is fitted on the means of 8 x 8 blocks (a strided
+# subset of block rows, this many blocks at most).
+_EXPOSURE_BLOCK = 8
+_EXPOSURE_BLOCKS = 20_000
+# Blocks with more than this fraction of clipped values are left out.
+_EXPOSURE_MAX_CLIPPED = 1 / 8
+# Block means are grouped into this many bins of B's value; a bin needs
+# this many blocks to be a point of the fit.
+_EXPOSURE_BINS = 24
+_EXPOSURE_BIN_BLOCKS = 3
 # The colour difference is computed on a copy reduced by one more factor per
 # this much smoothing sigma (a Gaussian of sigma 3 leaves nothing finer than
 # ~6 px for a 2x reduction to lose).
@@ -79,15 +88,19 @@ def components_for(metric: str) -> tuple[str, ...]:
 def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Return B with a global per-channel gain and offset fitted to A.
 
-    The line is an orthogonal (total least squares) fit of A against B over
-    the valid pixels, refitted without the 20 % worst residuals so that the
-    real differences do not pull it. Orthogonal, because both images carry
-    noise: ordinary least squares would shrink the gain towards 0 on dark,
-    low-contrast images. A global exposure or white-balance change therefore
-    vanishes while local changes stay. Where B is clipped (white or black),
-    its true value is unknown beyond the clip, so the matched value is moved
-    towards A as far as the clip allows: a highlight that saturated in the
-    brighter shot is not a difference.
+    The line is fitted to A against B on the means of 8 x 8 blocks: JPEG
+    keeps each block's mean (its DC coefficient) almost exactly while it
+    blurs small bright details, and noise averages out, so neither pulls the
+    gain. The block means are binned by B's value and each bin gives one
+    point (the medians of its blocks), so that every brightness has one say
+    however many blocks it has (a dark sky with a few stars would otherwise
+    fix the gain on the sky's noise alone); the line through those points is
+    Siegel's repeated medians (:func:`scipy.stats.siegelslopes`), which real
+    differences filling up to half the points cannot pull. A global exposure
+    or white-balance change therefore vanishes while local changes stay.
+    Where B is clipped (white or black), its true value is unknown beyond the
+    clip, so the matched value is moved towards A as far as the clip allows:
+    a highlight that saturated in the brighter shot is not a difference.
 
     Parameters
     ----------
@@ -118,29 +131,34 @@ def fit_exposure(
     a: np.ndarray, b: np.ndarray, valid: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The per-channel (gains, offsets) :func:`match_exposure` applies; None: B as it is."""
-    # Every step-th valid pixel (all valid: no 8-byte index of every pixel).
-    count = valid.size if valid.all() else int(np.count_nonzero(valid))
-    if count < 16:
+    f = _EXPOSURE_BLOCK
+    n_rows, n_cols = a.shape[0] // f, a.shape[1] // f
+    if n_rows == 0 or n_cols == 0:
         return None
-    step = max(1, count // _EXPOSURE_SAMPLE)
-    if count == valid.size:
-        index = np.arange(0, count, step)
-    else:
-        index = np.flatnonzero(valid.ravel())[::step]
-    flat_a, flat_b = a.reshape(-1, 3)[index], b.reshape(-1, 3)[index]
+    step = max(1, n_rows * n_cols // _EXPOSURE_BLOCKS)
+    block_rows = np.arange(0, n_rows, step)
+    pixel_rows = (block_rows[:, None] * f + np.arange(f)).ravel()
+    width = n_cols * f
+
+    def block_means(image: np.ndarray) -> np.ndarray:
+        blocks = image.reshape(block_rows.size, f, n_cols, f, -1)
+        return blocks.mean(axis=(1, 3), dtype=np.float32)
+
+    sample_a, sample_b = a[pixel_rows, :width], b[pixel_rows, :width]
+    whole = block_means(valid[pixel_rows, :width, None])[..., 0] == 1
+    clipped = (sample_a <= _CLIP_LOW) | (sample_a >= _CLIP_HIGH)
+    clipped |= (sample_b <= _CLIP_LOW) | (sample_b >= _CLIP_HIGH)
+    usable = whole[..., None] & (block_means(clipped) <= _EXPOSURE_MAX_CLIPPED)
+    mean_a, mean_b = block_means(sample_a), block_means(sample_b)
     gains = np.ones(3, np.float32)
     offsets = np.zeros(3, np.float32)
     for channel in range(3):
-        x = flat_b[:, channel].astype(np.float64)
-        y = flat_a[:, channel].astype(np.float64)
-        unclipped = (x > _CLIP_LOW) & (x < _CLIP_HIGH) & (y > _CLIP_LOW) & (y < _CLIP_HIGH)
-        x, y = x[unclipped], y[unclipped]
-        gain, offset = _fit_line(x, y)
-        residual = np.abs(y - (gain * x + offset))
-        if residual.size:
-            keep = residual <= np.quantile(residual, 0.8)
-            gain, offset = _fit_line(x[keep], y[keep])
-        gains[channel], offsets[channel] = gain, offset
+        keep = usable[..., channel]
+        if keep.any():
+            gains[channel], offsets[channel] = _fit_binned_line(
+                mean_b[..., channel][keep].astype(np.float64),
+                mean_a[..., channel][keep].astype(np.float64),
+            )
     return gains, offsets
 
 
@@ -188,18 +206,26 @@ def _rows_of_values(image: np.ndarray) -> np.ndarray | None:
     return image.reshape(*image.shape[:-2], image.shape[-2] * image.shape[-1])
 
 
-def _fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Orthogonal-regression line y = gain * x + offset (gain 1 if x barely varies)."""
-    if x.size < 16 or x.var() < 1e-6:
-        return 1.0, float(np.median(y - x)) if x.size else 0.0
-    sxx, syy = x.var(), y.var()
-    sxy = float(np.mean((x - x.mean()) * (y - y.mean())))
-    if abs(sxy) < 1e-12:
-        return 1.0, float(y.mean() - x.mean())
-    gain = (syy - sxx + np.sqrt((syy - sxx) ** 2 + 4 * sxy**2)) / (2 * sxy)
-    # A gain far from 1 is not an exposure change but a different picture.
-    gain = float(min(max(gain, 0.5), 2.0))
-    return gain, float(y.mean() - gain * x.mean())
+def _fit_binned_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Repeated-medians line y = gain * x + offset through the medians of bins of x.
+
+    Gain 1 (the offset alone) when x spans less than 4/255 or fills fewer
+    than three bins, or when the gain found is beyond [0.5, 2]: that is not an
+    exposure change but a different picture.
+    """
+    low, span = x.min(), np.ptp(x)
+    if span > 4 / 255:
+        bins = np.minimum(((x - low) / span * _EXPOSURE_BINS).astype(int), _EXPOSURE_BINS - 1)
+        counts = np.bincount(bins, minlength=_EXPOSURE_BINS)
+        members = np.split(np.argsort(bins, kind="stable"), np.cumsum(counts)[:-1])
+        full = [m for m, n in zip(members, counts, strict=True) if n >= _EXPOSURE_BIN_BLOCKS]
+        if len(full) >= 3:
+            gain, offset = siegelslopes(
+                [np.median(y[m]) for m in full], [np.median(x[m]) for m in full]
+            )
+            if 0.5 <= gain <= 2.0:
+                return float(gain), float(offset)
+    return 1.0, float(np.median(y - x))
 
 
 def difference_components(

@@ -11,6 +11,7 @@ from imgdiff_widget._metrics import (
     METRICS,
     components_for,
     difference_components,
+    fit_exposure,
     match_exposure,
 )
 
@@ -126,3 +127,48 @@ def test_match_exposure_per_channel_white_balance(make_texture):
 def test_exposure_change_alone_is_not_a_difference(coffee_small):
     b = np.clip(coffee_small.astype(np.float32) * 1.08 + 4, 0, 255).astype(np.uint8)
     assert compare(coffee_small, b).regions == []
+
+
+def _jpeg(image, quality):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((image * 255).round().astype(np.uint8)).save(buffer, "JPEG", quality=quality)
+    return _float(np.asarray(Image.open(buffer)))
+
+
+@pytest.mark.parametrize(("gain", "offset"), [(1.0, 0.0), (0.955, 5 / 255), (1.04, -4 / 255)])
+def test_exposure_fit_is_not_fooled_by_jpeg_on_a_star_field(gain, offset):
+    # A dark sky with small bright stars and galaxies: JPEG dims small bright
+    # details more at a lower quality, and fitted pixel by pixel that looked
+    # like a gain change of its own (12-29/255 of error on the brightest
+    # stars, marked as colour differences).
+    from skimage import data
+    from skimage.transform import rescale
+
+    scene = rescale(data.hubble_deep_field()[:, 500:], 0.6, channel_axis=-1).astype(np.float32)
+    noise = np.random.default_rng(3).normal(0, 2 / 255, scene.shape).astype(np.float32)
+    a = _jpeg(scene, 92)
+    b = _jpeg(np.clip(scene * gain + offset + noise, 0, 1), 70)
+    gains, offsets = fit_exposure(a, b, np.ones(a.shape[:2], bool))
+    # The true line maps B back onto A: a = (b - offset) / gain.
+    for value in (0.03, *np.percentile(b.reshape(-1, 3), 99.5, axis=0)):
+        error = np.abs(gains * value + offsets - (value - offset) / gain)
+        assert error.max() < 4 / 255, (value, error * 255)
+
+
+def test_exposure_fit_ignores_a_large_bright_addition(make_texture):
+    a = _float(make_texture((160, 160), 2)) * np.float32(0.6) + np.float32(0.1)
+    b = a * np.float32(1.05) - np.float32(0.02)
+    b[20:70, 20:70] = 0.95  # a real difference on 10 % of the image, all in the bright bins
+    gains, offsets = fit_exposure(a, b, np.ones(a.shape[:2], bool))
+    np.testing.assert_allclose(gains, 1 / 1.05, atol=0.02)
+    np.testing.assert_allclose(offsets, 0.02 / 1.05, atol=3 / 255)
+
+
+def test_exposure_fit_on_images_smaller_than_a_block():
+    a = np.full((5, 7, 3), 0.5, np.float32)
+    assert fit_exposure(a, a, np.ones((5, 7), bool)) is None
+    np.testing.assert_array_equal(match_exposure(a, a * 0.5, np.ones((5, 7), bool)), a * 0.5)
