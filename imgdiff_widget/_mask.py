@@ -46,12 +46,17 @@ _CEILINGS = {"structure": 0.5, "color": 0.3, "absdiff": 0.5, "pixel": 0.1}
 # exceeds 10/255. The average takes JPEG's and the sensor's pixel-level noise
 # down about threefold, so the level can sit below the 16/255 a single pixel
 # needs (Resemble.js's per-channel tolerance) and still keep a pasted texture
-# or a dark moved object, whose pixels differ by 8-16/255, whole.
+# or a dark moved object, whose pixels differ by 8-16/255, whole. The pixel
+# itself must differ visibly too (by 8/255, 0.8 of the level), so that the
+# mean does not spread a sharp change onto its unchanged neighbours.
 _SUPPORT_LEVEL = 10 / 255
+_SUPPORT_OWN = 0.8
 _SUPPORT_WINDOW = 3
 _SUPPORT_WEIGHTS = np.full((_SUPPORT_WINDOW,) * 2, 1 / _SUPPORT_WINDOW**2, np.float32)
-# Pieces of a trimmed region smaller than this are dropped as specks.
+# Pieces of a trimmed region smaller than this, or than this fraction of its
+# largest piece, are dropped as specks.
 _SPECK_AREA = 6
+_SPECK_FRACTION = 1 / 20
 # Pixels used for the robust statistics (a strided sample is as good as all).
 _NOISE_SAMPLE = 500_000
 # Hysteresis: pixels above this fraction of the threshold join a region that
@@ -219,8 +224,9 @@ def auto_min_area(shape: tuple[int, int]) -> int:
 class SupportMap:
     """Which pixels really changed (a local channel difference above `level`), found on demand.
 
-    ``support[rows, cols]`` is the 3x3 mean (``mode="nearest"``) of
-    ``np.abs(a - b).max(axis=-1)``, above `level`, over that crop, computed
+    ``support[rows, cols]`` is, over that crop, the pixels where the 3x3
+    mean (``mode="nearest"``) of ``np.abs(a - b).max(axis=-1)`` is above
+    `level` and the pixel's own value above 0.8 of it, computed
     tile by tile the first time a tile is read and kept:
     a threshold or min_area change re-reads the tiles of its regions without
     recomputing them. `b` may be given as a function of the crops of A and B
@@ -283,9 +289,8 @@ class SupportMap:
         # whose rounding depends on where the line starts), so that with the
         # margin a crop gets exactly the whole image's values.
         local = ndi.correlate(diff, _SUPPORT_WEIGHTS, mode="nearest")
-        return (
-            local[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] > self._level
-        )
+        inner = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
+        return (local[inner] > self._level) & (diff[inner] > _SUPPORT_OWN * self._level)
 
     def keep(self, key, value: np.ndarray) -> None:
         """Remember a trimmed region (forgetting all when they take too much memory)."""
@@ -371,14 +376,14 @@ def _drop_specks(region: np.ndarray) -> np.ndarray:
     """Keep the body of a trimmed region: drop pieces of a few pixels beside it.
 
     Pixels of JPEG noise in a region's halo pass the support test alone;
-    they are specks apart from the change itself.
+    they are specks apart from the change itself, small beside its body.
     """
     pieces, count = ndi.label(region, structure=np.ones((3, 3), bool))
     if count < 2:
         return region
     areas = np.bincount(pieces.ravel())
     areas[0] = 0
-    keep = areas >= min(_SPECK_AREA, areas.max())
+    keep = areas >= min(max(_SPECK_AREA, _SPECK_FRACTION * areas.max()), areas.max())
     return keep[pieces]
 
 
