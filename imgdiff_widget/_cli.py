@@ -34,7 +34,10 @@ _HELP = {
     "morphology": "radius of the speckle-removing opening/closing, in pixels",
     "fill_holes": "fill holes inside regions",
     "padding": "grow each mark by this many pixels",
-    "ignore_antialiasing": "never mark anti-aliased pixels: true, false or auto (true for pixel)",
+    "ignore_antialiasing": (
+        "never mark anti-aliased pixels: true (pixelmatch's detector and the aliased-vs-smoothed "
+        "edge test), false, or auto (pixelmatch's detector alone for pixel, false otherwise)"
+    ),
     "ignore": "a rectangle never marked, ROW0,COL0,ROW1,COL1 (repeatable)",
     "color": "colour of the marks (any matplotlib colour: red, '#00ff00', C1)",
     "alpha": "opacity of the fill, 0 to 1",
