@@ -23,6 +23,7 @@ Each metric is one or more *components*, each a float32 map in [0, 1]:
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -76,6 +77,12 @@ _COLOR_SIGMA_PER_FACTOR = 1.5
 _MIN_REDUCED_SIDE = 32
 # Images with this many values or more get structure and colour computed side by side.
 _PARALLEL_PIXELS = 1 << 20
+# Images with at least this many pixels (8 MP: a phone photo) are scored at an
+# analysis scale of 1/2: the smallest region kept at that size (its automatic
+# min_area, 1 px in 20,000, is 400 px or more, 20 x 20) is still 10 x 10
+# reduced pixels, and regions are trimmed at full resolution afterwards.
+_REDUCED_SCALE_PIXELS = 8_000_000
+_REDUCED_SCALE = 2
 # Row strips processed at a time by the pixel-wise steps (bytes).
 _STRIP_BYTES = 1 << 20
 
@@ -264,6 +271,15 @@ def difference_components(
     """
     out: dict[str, np.ndarray] = {}
     color = None
+    scale = _analysis_scale(a.shape[:2])
+    if scale > 1 and ("structure" in names or "color" in names):
+        # Both photo components read one reduced copy of each image (B with
+        # A's exposure, made strip by strip), then each is interpolated back.
+        reduced = _reduced_components(a, b, names, win_size, smoothing, transform, scale)
+        if "absdiff" not in names:
+            return reduced
+        out.update(reduced)
+        names = ("absdiff",)
     if transform is not None and (
         "absdiff" in names or ("color" in names and _color_factor(smoothing) == 1)
     ):
@@ -294,18 +310,69 @@ def difference_components(
     return out
 
 
+def _analysis_scale(shape: tuple[int, int]) -> int:
+    """1, or the reduction the photo components are computed at for a large image."""
+    return _REDUCED_SCALE if shape[0] * shape[1] >= _REDUCED_SCALE_PIXELS else 1
+
+
+def _reduced_components(a, b, names, win_size, smoothing, transform, scale):
+    """Structure and colour computed on `scale`-times reduced copies, interpolated back.
+
+    Each block of scale x scale pixels is averaged; that box filter's
+    variance, ``(scale**2 - 1) / 12`` px², is part of every smoothing sigma
+    (the rest is applied at the reduced size); the SSIM window's sigma is
+    divided by `scale`. The colour difference is reduced once more by its own
+    factor.
+    """
+    shape = a.shape[:2]
+    small_a = _block_mean(a, scale)
+    small_b = _block_mean(b, scale, a, transform)
+    box = (scale**2 - 1) / 12
+    out: dict[str, np.ndarray] = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        color = None
+        if "color" in names:
+            rest = np.sqrt(max(smoothing**2 - box, 0.0)) / scale
+            factor = _color_factor(smoothing)
+            job = partial(color_difference, small_a, small_b, rest, factor=factor)
+            color = pool.submit(job) if "structure" in names and _cpu_count() > 1 else None
+        if "structure" in names:
+            pre = np.sqrt(max((smoothing * _STRUCTURE_SMOOTHING) ** 2 - box, 0.0)) / scale
+            found = _structure(
+                small_a, small_b, win_size, smoothing, pre=pre, sigma_scale=1 / scale
+            )
+            out["structure"] = _upsample(found, scale, shape)
+        if "color" in names:
+            found = color.result() if color else job()
+            out["color"] = _upsample(found, scale, shape)
+    return {name: out[name] for name in names if name in out}
+
+
 def _structure(
-    a: np.ndarray, b: np.ndarray, win_size: int, smoothing: float, transform=None
+    a: np.ndarray,
+    b: np.ndarray,
+    win_size: int,
+    smoothing: float,
+    transform=None,
+    *,
+    pre: float | None = None,
+    sigma_scale: float = 1.0,
 ) -> np.ndarray:
-    """1 - SSIM's contrast-structure term on the lightly smoothed luminance."""
+    """1 - SSIM's contrast-structure term on the lightly smoothed luminance.
+
+    `pre` (the pre-smoothing sigma, default ``smoothing / 3``) and
+    `sigma_scale` (on the window's sigma) serve the reduced analysis scale.
+    """
     win = _fit_window(win_size, a.shape[:2])
-    pre = smoothing * _STRUCTURE_SMOOTHING
+    sigma = win / 4.67 * sigma_scale
+    if pre is None:
+        pre = smoothing * _STRUCTURE_SMOOTHING
     _, ssim = ssim_map(
         _smooth(_gray(a), pre, copy=False),
         _smooth(_gray(b, a, transform), pre, copy=False),
         win_size=win,
         gaussian_weights=True,
-        sigma=win / 4.67,
+        sigma=sigma,
         data_range=1.0,
         use_sample_covariance=False,
         K1=_NO_LUMINANCE_K1,
@@ -325,7 +392,14 @@ def _gray(image: np.ndarray, a: np.ndarray | None = None, transform=None) -> np.
     return out
 
 
-def color_difference(a: np.ndarray, b: np.ndarray, smoothing: float, transform=None) -> np.ndarray:
+def color_difference(
+    a: np.ndarray,
+    b: np.ndarray,
+    smoothing: float,
+    transform=None,
+    *,
+    factor: int | None = None,
+) -> np.ndarray:
     """CIEDE2000 / 100 between the two images smoothed with a Gaussian of sigma `smoothing`.
 
     The smoothed images hold no detail finer than a few `smoothing`, so the
@@ -344,13 +418,18 @@ def color_difference(a: np.ndarray, b: np.ndarray, smoothing: float, transform=N
     smoothing : float
     transform : callable, optional
         As for :func:`difference_components`.
+    factor : int, optional
+        The reduction factor (default: from `smoothing`, as above).
 
     Returns
     -------
     ndarray of float32, shape (H, W), in [0, 1]
     """
     shape = a.shape[:2]
-    factor = _color_factor(smoothing) if min(shape) >= _MIN_REDUCED_SIDE else 1
+    if factor is None:
+        factor = _color_factor(smoothing)
+    if min(shape) < _MIN_REDUCED_SIDE:
+        factor = 1
     if factor == 1:
         if transform is not None:
             b = transform(a, b)
@@ -370,8 +449,59 @@ def color_difference(a: np.ndarray, b: np.ndarray, smoothing: float, transform=N
     _map_strips(strip, delta.shape[0], small_a[0].nbytes)
     if factor == 1:
         return delta
-    full = ndi.zoom(delta, factor, order=1, mode="nearest", grid_mode=True)
-    return full[: shape[0], : shape[1]]
+    return _upsample(delta, factor, shape)
+
+
+def _upsample(small: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear interpolation of a map reduced `factor` times back to `shape`.
+
+    Pixel centres aligned (a reduced pixel covers factor x factor pixels),
+    edges repeated: ``ndi.zoom(small, factor, order=1, mode="nearest",
+    grid_mode=True)`` cropped to `shape`, in float32 (it differs from that by
+    float32 rounding). In row strips on all cores; in each, along columns on
+    the few reduced rows the strip reads, then whole rows.
+    """
+    if factor == 1:
+        return small[: shape[0], : shape[1]]
+    small = np.asarray(small, np.float32)
+    height, width = shape
+    # Output columns p, p + factor, ... read reduced columns k + (-1 or 0)
+    # and the next one, with weights that depend on p alone (the edge column
+    # repeated on each side).
+    padded = np.pad(small, ((0, 0), (1, 1)), mode="edge")
+    phases = []
+    for phase in range(min(factor, width)):
+        offset = (phase + 0.5) / factor - 0.5
+        first = int(np.floor(offset)) + 1  # in padded columns
+        n = len(range(phase, width, factor))
+        phases.append((phase, first, n, np.float32(offset - np.floor(offset))))
+    low, frac = _bilinear_taps(height, factor, small.shape[0])
+    high = np.minimum(low + 1, small.shape[0] - 1)
+    out = np.empty(shape, np.float32)
+
+    def strip(rows: slice) -> None:
+        k0, k1 = low[rows.start], high[rows.stop - 1] + 1
+        wide = np.empty((k1 - k0, width), np.float32)
+        for phase, first, n, weight in phases:
+            dst = wide[:, phase::factor]
+            np.multiply(padded[k0:k1, first : first + n], 1 - weight, out=dst)
+            dst += padded[k0:k1, first + 1 : first + 1 + n] * weight
+        for i in range(rows.start, rows.stop):
+            row = out[i]
+            np.multiply(wide[low[i] - k0], 1 - frac[i], out=row)
+            if frac[i]:
+                row += wide[high[i] - k0] * frac[i]
+
+    _map_strips(strip, height, out[0].nbytes)
+    return out
+
+
+def _bilinear_taps(n: int, factor: int, n_small: int) -> tuple[np.ndarray, np.ndarray]:
+    """For output pixels 0..n-1: the lower reduced pixel read and the upper one's weight."""
+    position = (np.arange(n) + 0.5) / factor - 0.5
+    position = np.clip(position, 0, n_small - 1)
+    low = np.minimum(np.floor(position).astype(np.intp), n_small - 1)
+    return low, (position - low).astype(np.float32)
 
 
 def _color_factor(smoothing: float) -> int:
@@ -383,25 +513,35 @@ def _block_mean(image: np.ndarray, factor: int, a=None, transform=None) -> np.nd
     """Mean of each `factor` x `factor` block of the image clipped to [0, 1].
 
     A last row or column of blocks cut by the image edge averages what it has.
+    Rows are summed as whole rows; the columns of each block by one small
+    matrix product (a sum of `factor` values per channel, in BLAS).
     """
     h, w = image.shape[:2]
+    channels = image.shape[2] if image.ndim == 3 else 1
     rows, cols = -(-h // factor), -(-w // factor)
-    out = np.zeros((rows, cols, *image.shape[2:]), np.float32)
+    whole = w // factor  # column blocks not cut by the edge
+    out = np.empty((rows, cols, *image.shape[2:]), np.float32)
+    summing = np.zeros((factor * channels, channels), np.float32)
+    summing[np.arange(factor * channels), np.tile(np.arange(channels), factor)] = 1.0
+    n_cols = np.minimum(factor, w - factor * np.arange(cols)).astype(np.float32)
 
     def strip(block_rows: slice) -> None:
-        rows = slice(block_rows.start * factor, block_rows.stop * factor)
-        src = image[rows] if transform is None else transform(a[rows], image[rows])
-        clipped = np.clip(src, 0.0, 1.0)
-        dst = out[block_rows]
-        for i in range(factor):
-            for j in range(factor):
-                part = clipped[i::factor, j::factor]
-                dst[: part.shape[0], : part.shape[1]] += part
+        r0, r1 = block_rows.start * factor, min(block_rows.stop * factor, h)
+        src = image[r0:r1] if transform is None else transform(a[r0:r1], image[r0:r1])
+        clipped = np.clip(src, 0.0, 1.0).reshape(r1 - r0, w, channels)
+        sums = clipped[::factor].copy()
+        for i in range(1, factor):
+            part = clipped[i::factor]
+            sums[: part.shape[0]] += part
+        n = sums.shape[0]
+        dst = out[block_rows].reshape(n, cols, channels)
+        blocks = sums[:, : whole * factor].reshape(n * whole, factor * channels)
+        dst[:, :whole] = (blocks @ summing).reshape(n, whole, channels)
+        if whole < cols:
+            dst[:, whole] = sums[:, whole * factor :].sum(axis=1)
         # Blocks cut by the image edge hold fewer pixels.
-        n_rows = np.minimum(factor, clipped.shape[0] - factor * np.arange(dst.shape[0]))
-        n_cols = np.minimum(factor, w - factor * np.arange(cols))
-        count = (n_rows[:, None] * n_cols[None, :]).astype(np.float32)
-        dst /= count.reshape(count.shape + (1,) * (dst.ndim - 2))
+        n_rows = np.minimum(factor, (r1 - r0) - factor * np.arange(n)).astype(np.float32)
+        dst /= (n_rows[:, None] * n_cols[None, :])[..., None]
 
     _map_strips(strip, rows, factor * image[0].nbytes)
     return out

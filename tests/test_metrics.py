@@ -172,3 +172,63 @@ def test_exposure_fit_on_images_smaller_than_a_block():
     a = np.full((5, 7, 3), 0.5, np.float32)
     assert fit_exposure(a, a, np.ones((5, 7), bool)) is None
     np.testing.assert_array_equal(match_exposure(a, a * 0.5, np.ones((5, 7), bool)), a * 0.5)
+
+
+def test_only_large_images_are_scored_at_a_reduced_scale():
+    from imgdiff_widget._metrics import _analysis_scale
+
+    assert _analysis_scale((2984, 3984)) == 2  # 12 MP
+    assert _analysis_scale((1716, 2293)) == 1  # 4 MP
+    assert _analysis_scale((100, 100)) == 1
+
+
+@pytest.mark.parametrize("names", [ALL, ("structure",), ("color",), ("color", "absdiff")])
+def test_reduced_scale_components_have_the_full_shape_and_range(monkeypatch, make_texture, names):
+    from imgdiff_widget import _metrics
+
+    monkeypatch.setattr(_metrics, "_REDUCED_SCALE_PIXELS", 0)
+    a = _float(make_texture(seed=3))[:61, :75]
+    b = a.copy()
+    b[20:40, 30:50] = (0.9, 0.1, 0.1)  # texture -> flat red
+    found = difference_components(a, b, names)
+    assert tuple(found) == names
+    for name, values in found.items():
+        assert values.shape == a.shape[:2], name
+        assert values.dtype == np.float32, name
+        assert values.min() >= 0, name
+        assert values.max() <= 1, name
+        assert values[25:35, 35:45].min() > 0.1, name  # the change
+        assert values[:10, :10].max() < 0.05, name  # far from it
+
+
+def test_reduced_scale_marks_the_same_edits_and_nothing_else(monkeypatch):
+    """The half-scale analysis of a large image finds what full resolution finds."""
+    from skimage import data
+
+    from imgdiff_widget import _metrics
+    from imgdiff_widget.synthetic import make_pair
+
+    pair = make_pair(
+        data.astronaut(),
+        ("add", "remove", "recolor", "hue", "line"),
+        seed=5,
+        nuisances={"jpeg": (85, 80)},
+    )
+    masks = {}
+    for name, pixels in (("full", float("inf")), ("reduced", 0)):
+        monkeypatch.setattr(_metrics, "_REDUCED_SCALE_PIXELS", pixels)
+        masks[name] = compare(pair.a, pair.b).mask
+    union = np.zeros(pair.a.shape[:2], bool)
+    for truth in pair.truth:
+        union |= truth
+        assert masks["full"][truth].mean() >= 0.3
+        assert masks["reduced"][truth].mean() >= 0.3
+    from scipy import ndimage as ndi
+
+    near = ndi.binary_dilation(union, iterations=3)
+
+    def false_regions(mask):
+        labels, count = ndi.label(mask, structure=np.ones((3, 3), bool))
+        return count - np.unique(labels[near & mask]).size
+
+    assert false_regions(masks["reduced"]) <= false_regions(masks["full"])

@@ -463,3 +463,45 @@ def test_apply_exposure_fast_path_is_the_plain_broadcast(crop):
     out = np.full((50, 61, 3), np.nan, np.float32)[crop]
     assert np.array_equal(apply_exposure(a, b, exposure, out=out), expected)
     assert np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize(
+    ("small", "factor", "shape"),
+    [
+        ((10, 13), 2, (20, 26)),
+        ((10, 13), 2, (19, 25)),
+        ((7, 9), 4, (27, 33)),
+        ((50, 61), 3, (148, 183)),
+        ((1, 1), 2, (2, 1)),
+        ((3, 1), 2, (5, 2)),
+    ],
+)
+def test_upsample_is_scipy_zoom_in_float32(small, factor, shape):
+    from imgdiff_widget._metrics import _upsample
+
+    values = np.random.default_rng(0).random(small, dtype=np.float32)
+    expected = ndi.zoom(values, factor, order=1, mode="nearest", grid_mode=True)
+    got = _upsample(values, factor, shape)
+    assert got.shape == shape
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected[: shape[0], : shape[1]], rtol=0, atol=3e-7)
+
+
+@pytest.mark.parametrize("shape", [(11, 7), (12, 8, 3), (1, 1, 3), (30, 41, 3)])
+def test_block_mean_by_four_and_of_grey_images(shape):
+    from imgdiff_widget._metrics import _block_mean
+
+    image = np.random.default_rng(5).normal(0.5, 0.4, shape).astype(np.float32)
+    got = _block_mean(image, 4)
+    clipped = np.clip(image, 0, 1)
+    expected = np.array(
+        [
+            [
+                clipped[r : r + 4, c : c + 4].reshape(-1, *shape[2:]).mean(0)
+                for c in range(0, shape[1], 4)
+            ]
+            for r in range(0, shape[0], 4)
+        ]
+    )
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
