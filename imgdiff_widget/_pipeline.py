@@ -305,11 +305,10 @@ def _noise(scored, p: DiffParams, _pipe):
         # A change inside an ignored area reaches its neighbours through the
         # windows and smoothing: they are left out too, so it marks nothing.
         ignored = ndi.binary_dilation(ignored, iterations=_reach(p))
-    if _ignores_antialiasing(p):
-        # Anti-aliased edges are never marked; SSIM's window spreads an edge
-        # over its neighbours, so the photo metrics skip those too.
-        aa = scored["aa_flags"]
-        ignored = ignored | (aa if p.metric == "pixel" else ndi.binary_dilation(aa, iterations=2))
+    if _ignores_antialiasing(p) and p.metric == "pixel":
+        # Anti-aliased pixels are never marked (the photo metrics judge whole
+        # regions instead, in the clean-up stage).
+        ignored = ignored | scored["aa_flags"]
     compared = scored["valid"] & ~ignored
     levels = estimate_noise(scored["components"], compared)
     score_map = combine_components(scored["components"], levels)
@@ -375,6 +374,8 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
         )
         count = len(boxes)
         labels = refine_to_support(labels, None, None, boxes=boxes, support=noise["support"])
+        if noise["aa_flags"] is not None:
+            _drop_antialiasing_regions(labels, boxes, noise["aa_flags"], noise["pixel_delta"])
     if p.padding:
         labels = expand_labels(labels, distance=p.padding)
         boxes = None
@@ -391,6 +392,32 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
         "mask": labels > 0,
         "min_area": min_area,
     }
+
+
+def _drop_antialiasing_regions(
+    labels: np.ndarray, boxes: list, aa_flags: np.ndarray, delta: np.ndarray
+) -> None:
+    """Remove (in place) the regions whose only changed pixels are anti-aliasing.
+
+    A region goes when it holds anti-aliased pixels changed by more than
+    pixelmatch's cut (``delta``, :data:`_AA_REPORT_DELTA`) and the other
+    pixels changed that much number less than a tenth of them: pixelmatch
+    would mark (next to) nothing there. Masking the flagged pixels before
+    scoring instead cuts holes in real changes, whose edges the detector
+    flags too (10-27 % of each region of odiff's changed text), and erases
+    small ones (the 3 px highlights in Resemble's ghost). A region with no
+    flagged pixel at all (a tint) is left alone.
+    """
+    for index, box in enumerate(boxes):
+        if box is None:
+            continue
+        region = labels[box] == index + 1
+        changed = region & (delta[box] > _AA_REPORT_DELTA)
+        flagged = aa_flags[box]
+        antialiased = np.count_nonzero(changed & flagged)
+        if antialiased and np.count_nonzero(changed & ~flagged) < _AA_REAL_FRACTION * antialiased:
+            labels[box][region] = 0
+            boxes[index] = None
 
 
 def _group_pixels(mask: np.ndarray, min_area: int) -> tuple[np.ndarray, int]:
@@ -461,6 +488,9 @@ def _render(found, p: DiffParams, _pipe):
 # pixelmatch's default cut: with a photo metric, anti-aliased pixels changed
 # more than this are reported (DiffResult.antialiased) when ignored.
 _AA_REPORT_DELTA = 0.1
+# With a photo metric, a region is anti-aliasing when its other changed
+# pixels number less than this fraction of its anti-aliased ones.
+_AA_REAL_FRACTION = 0.1
 # Changed pixels this close (pixel metric) belong to one region.
 _PIXEL_GROUPING = 3
 

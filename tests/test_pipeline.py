@@ -322,3 +322,38 @@ def test_compare_raises_only_image_diff_errors_and_never_mutates(pair, params):
     np.testing.assert_array_equal(b, b_before)
     assert a.flags.writeable
     assert b.flags.writeable
+
+
+def _two_shapes(supersample: int, extra_disk: bool = False) -> np.ndarray:
+    """A triangle and a disk on white, drawn aliased (1) or supersampled and reduced."""
+    from skimage.draw import disk, polygon
+    from skimage.transform import resize
+
+    s = supersample
+    image = np.ones((160 * s, 160 * s, 3))
+    rr, cc = polygon(np.array([20, 140, 90]) * s, np.array([30, 60, 140]) * s, image.shape[:2])
+    image[rr, cc] = (0.1, 0.2, 0.6)
+    rr, cc = disk((50 * s, 110 * s), 25 * s, shape=image.shape[:2])
+    image[rr, cc] = (0.8, 0.1, 0.1)
+    if extra_disk:
+        rr, cc = disk((130 * s, 130 * s), 12 * s, shape=image.shape[:2])
+        image[rr, cc] = (0.1, 0.6, 0.2)
+    if s > 1:
+        image = resize(image, (160, 160), anti_aliasing=True)
+    return (image * 255).round().astype(np.uint8)
+
+
+def test_ignore_antialiasing_drops_antialiasing_regions_of_the_photo_metrics():
+    aliased, smooth = _two_shapes(1), _two_shapes(4)
+    # The combined metric sees the smoothed edges as changed structure ...
+    assert compare(aliased, smooth).regions
+    # ... and with anti-aliasing ignored marks nothing, but reports the edges.
+    ignored = compare(aliased, smooth, ignore_antialiasing=True)
+    assert ignored.regions == []
+    assert ignored.antialiased.any()
+    # A real change beside the anti-aliased edges stays marked.
+    changed = compare(aliased, _two_shapes(4, extra_disk=True), ignore_antialiasing=True)
+    assert len(changed.regions) == 1
+    row0, col0, row1, col1 = changed.regions[0].bbox
+    assert max(row0, col0) <= 118
+    assert min(row1, col1) >= 142
