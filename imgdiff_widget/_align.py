@@ -12,6 +12,7 @@ from skimage.color import rgb2gray
 from skimage.registration import phase_cross_correlation
 
 from ._errors import ImageDiffError, SizeMismatchError
+from ._metrics import _map_strips
 
 __all__ = [
     "ALIGN_METHODS",
@@ -198,10 +199,34 @@ def _downscale_factor(shape: tuple[int, ...]) -> int:
 
 
 def _small_gray(image: np.ndarray, factor: int) -> np.ndarray:
-    gray = rgb2gray(image).astype(np.float32, copy=False)
+    """``rgb2gray(image)`` averaged over factor x factor blocks, in row strips.
+
+    The full-size grey image is never made; a block cut by the image edge
+    averages what it has.
+    """
     if factor == 1:
-        return gray
-    return sktransform.downscale_local_mean(gray, (factor, factor)).astype(np.float32)
+        return rgb2gray(image).astype(np.float32, copy=False)
+    h, w = image.shape[:2]
+    out = np.empty((-(-h // factor), -(-w // factor)), np.float32)
+    whole = w // factor
+    per_column = np.minimum(factor, w - factor * np.arange(out.shape[1])).astype(np.float32)
+
+    def strip(block_rows: slice) -> None:
+        r0, r1 = block_rows.start * factor, min(block_rows.stop * factor, h)
+        gray = rgb2gray(image[r0:r1]).astype(np.float32, copy=False)
+        sums = gray[::factor].copy()
+        for i in range(1, factor):
+            part = gray[i::factor]
+            sums[: part.shape[0]] += part
+        dst = out[block_rows]
+        dst[:, :whole] = sums[:, : whole * factor].reshape(len(sums), whole, factor).sum(axis=2)
+        if whole < dst.shape[1]:
+            dst[:, whole] = sums[:, whole * factor :].sum(axis=1)
+        per_row = np.minimum(factor, (r1 - r0) - factor * np.arange(len(sums)))
+        dst /= per_row[:, None].astype(np.float32) * per_column
+
+    _map_strips(strip, out.shape[0], factor * image[0].nbytes)
+    return out
 
 
 def _estimate_shift(a: np.ndarray, b: np.ndarray, valid: np.ndarray, small) -> tuple[float, float]:
@@ -263,10 +288,62 @@ def _shift_helps(a: np.ndarray, b: np.ndarray, valid: np.ndarray, shift, small) 
 
 def _apply_shift(b: np.ndarray, valid: np.ndarray, shift) -> Registration:
     dy, dx = shift
-    moved = ndi.shift(b, (dy, dx, 0), order=1, mode="nearest")
-    moved_valid = ndi.shift(valid.astype(np.float32), (dy, dx), order=1, cval=0.0) > 0.999
+    moved = _shift_bilinear(b, dy, dx, edge=True)
+    moved_valid = _shift_bilinear(valid.astype(np.float32), dy, dx, edge=False) > 0.999
     matrix = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy], [0.0, 0.0, 1.0]])
-    return Registration(moved.astype(np.float32), moved_valid, "translation", (dy, dx), matrix)
+    return Registration(moved, moved_valid, "translation", (dy, dx), matrix)
+
+
+def _shift_bilinear(image: np.ndarray, dy: float, dx: float, *, edge: bool) -> np.ndarray:
+    """``ndi.shift(image, (dy, dx[, 0]), order=1)`` in float32, in row strips on all cores.
+
+    A translation reads every output pixel from the same 2 x 2 neighbourhood
+    offset with the same 4 weights, so it is four shifted slices, not a
+    general resampling. `edge` repeats the edge pixels (``mode="nearest"``);
+    otherwise the outside is 0 (``cval=0``). Float32 rounding aside, the
+    values are scipy's.
+    """
+    h, w = image.shape[:2]
+    # Output pixel i reads input i - d: rows k0 = i + o, k0 + 1 with weight t.
+    oy, ty = int(np.floor(-dy)), np.float32(-dy - np.floor(-dy))
+    ox, tx = int(np.floor(-dx)), np.float32(-dx - np.floor(-dx))
+    out = np.empty(image.shape, np.float32)
+    # Columns j + ox and j + ox + 1 for every output column j, as slices of a
+    # row padded by `pad` columns on each side.
+    pad = abs(ox) + 2
+    cols = slice(ox + pad, ox + pad + w)
+    cols_next = slice(ox + 1 + pad, ox + 1 + pad + w)
+    mode = {"mode": "edge"} if edge else {"mode": "constant", "constant_values": 0}
+    widths = ((0, 0), (pad, pad)) + ((0, 0),) * (image.ndim - 2)
+
+    def rows_at(index: np.ndarray) -> np.ndarray:
+        inside = (index >= 0) & (index < h)
+        picked = image[np.clip(index, 0, h - 1)].astype(np.float32, copy=False)
+        if not edge and not inside.all():
+            picked = picked.copy() if picked.base is image else picked
+            picked[~inside] = 0
+        return picked
+
+    def strip(rows: slice) -> None:
+        index = np.arange(rows.start, rows.stop) + oy
+        mixed = rows_at(index) * (1 - ty)
+        if ty:
+            mixed += rows_at(index + 1) * ty
+        padded = np.pad(mixed, widths, **mode)
+        dst = out[rows]
+        np.multiply(padded[:, cols], 1 - tx, out=dst)
+        if tx:
+            dst += padded[:, cols_next] * tx
+        if not edge:
+            # scipy's "constant" mode: a point read from outside [0, n - 1] is
+            # cval, even when one of its two neighbours is inside.
+            y = np.arange(rows.start, rows.stop) - dy
+            dst[(y < 0) | (y > h - 1)] = 0
+            x = np.arange(w) - dx
+            dst[:, (x < 0) | (x > w - 1)] = 0
+
+    _map_strips(strip, h, out[0].nbytes)
+    return out
 
 
 def _homography(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Registration:

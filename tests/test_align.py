@@ -221,3 +221,41 @@ def test_homography_through_compare(astro):
     result = compare(astro, (b * 255 + 0.5).astype(np.uint8), align="homography")
     assert result.alignment == "homography"
     assert result.diff_fraction < 0.05
+
+
+@pytest.mark.parametrize(
+    "shift", [(0.3, -1.7), (2.0, 3.0), (-3.25, 0.5), (0.0, 0.1), (0.0, 0.0), (12.5, -80.2)]
+)
+def test_shift_is_scipys_bilinear_shift(shift):
+    """Four weighted slices give ndi.shift(order=1)'s values, edges and outside included."""
+    from imgdiff_widget._align import _shift_bilinear
+
+    rng = np.random.default_rng(0)
+    image = rng.random((53, 71, 3), dtype=np.float32)
+    expected = ndi.shift(image, (*shift, 0), order=1, mode="nearest")
+    got = _shift_bilinear(image, *shift, edge=True)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2e-7)
+    present = (rng.random((53, 71)) > 0.1).astype(np.float32)
+    expected = ndi.shift(present, shift, order=1, cval=0.0)
+    np.testing.assert_allclose(_shift_bilinear(present, *shift, edge=False), expected, atol=2e-7)
+
+
+@pytest.mark.parametrize("shape", [(64, 80), (67, 83), (5, 3)])
+def test_small_gray_is_the_block_mean_of_the_grey_image(shape):
+    from skimage.color import rgb2gray
+    from skimage.transform import downscale_local_mean
+
+    from imgdiff_widget._align import _small_gray
+
+    image = np.random.default_rng(1).random((*shape, 3), dtype=np.float32)
+    gray = rgb2gray(image)
+    got = _small_gray(image, 4)
+    assert got.shape == (-(-shape[0] // 4), -(-shape[1] // 4))
+    whole = (shape[0] // 4, shape[1] // 4)
+    expected = downscale_local_mean(gray, (4, 4))[: whole[0], : whole[1]]
+    np.testing.assert_allclose(got[: whole[0], : whole[1]], expected, rtol=0, atol=2e-7)
+    # A block cut by the edge averages the pixels it has.
+    assert got[-1, -1] == pytest.approx(
+        gray[4 * (got.shape[0] - 1) :, 4 * (got.shape[1] - 1) :].mean()
+    )
