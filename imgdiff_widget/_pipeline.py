@@ -325,7 +325,16 @@ def _noise(scored, p: DiffParams, _pipe):
         "auto_threshold": levels[next(iter(scored["components"]))],
         # Per-cell maxima: a threshold change reads only the cells near the cut.
         "cell_max": cell_maxima(score_map),
+        # DiffResult.score, computed once for every threshold / min_area / colour.
+        "score": _pair_score(score_map, compared),
     }
+
+
+def _pair_score(score_map: np.ndarray, compared: np.ndarray) -> float:
+    """The mean of the score map over the compared pixels (0 when none is)."""
+    if compared.all():  # the same values in the same order, without a copy
+        return float(score_map.mean())
+    return float(score_map[compared].mean()) if compared.any() else 0.0
 
 
 def _threshold(noise, p: DiffParams, _pipe):
@@ -453,14 +462,24 @@ class _Overlays:
         self._uint8 = noise["registered"]["bases"]
         self._mask = cleaned["mask"]
         self._regions = found["regions"]
-        self._style = {
+        self._noise = noise
+        self._thresholded = cleaned["thresholded"]
+        # Parsed now, so that a bad colour or style fails in compare(), not on drawing.
+        self._look = {
             "color": parse_color(p.color),
             "alpha": float(p.alpha),
             "style": parse_style(p.style),
-            "excluded": ~noise["compared"] & ~self._mask,
-            "score": noise["score_map"],
-            "threshold": cleaned["thresholded"]["threshold"],
-            "antialiased": cleaned["thresholded"]["antialiased"],
+        }
+
+    @cached_property
+    def _style(self) -> dict:
+        # Full-size work, done only when a full-resolution drawing is made.
+        return {
+            **self._look,
+            "excluded": ~self._noise["compared"] & ~self._mask,
+            "score": self._noise["score_map"],
+            "threshold": self._thresholded["threshold"],
+            "antialiased": self._thresholded["antialiased"],
         }
 
     @property
@@ -573,14 +592,10 @@ class DiffPipeline:
         reg = noise["registered"]["registration"]
         compared = noise["compared"]
         score_map = noise["score_map"]
-        if compared.all():  # the same values in the same order, without a copy
-            score = float(score_map.mean())
-        else:
-            score = float(score_map[compared].mean()) if compared.any() else 0.0
         return DiffResult(
             mask=cleaned["mask"],
             score_map=score_map,
-            score=score,
+            score=noise["score"],
             regions=found["regions"],
             _overlays=overlays,
             timings=timings,
