@@ -151,12 +151,19 @@ def fit_exposure(
         blocks = image.reshape(block_rows.size, f, n_cols, f, -1)
         return blocks.mean(axis=(1, 3), dtype=np.float32)
 
-    sample_a, sample_b = a[pixel_rows, :width], b[pixel_rows, :width]
-    whole = block_means(valid[pixel_rows, :width, None])[..., 0] == 1
-    clipped = (sample_a <= _CLIP_LOW) | (sample_a >= _CLIP_HIGH)
-    clipped |= (sample_b <= _CLIP_LOW) | (sample_b >= _CLIP_HIGH)
-    usable = whole[..., None] & (block_means(clipped) <= _EXPOSURE_MAX_CLIPPED)
-    mean_a, mean_b = block_means(sample_a), block_means(sample_b)
+    def sample(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = image[pixel_rows, :width]
+        return (rows <= _CLIP_LOW) | (rows >= _CLIP_HIGH), block_means(rows)
+
+    # A and B side by side (numpy's reductions release the GIL).
+    with ThreadPoolExecutor(max_workers=2 if _cpu_count() > 1 else 1) as pool:
+        found_b = pool.submit(sample, b)
+        clipped, mean_a = sample(a)
+        clipped_b, mean_b = found_b.result()
+    clipped |= clipped_b
+    usable = block_means(clipped) <= _EXPOSURE_MAX_CLIPPED
+    if not valid.all():
+        usable &= (block_means(valid[pixel_rows, :width, None])[..., 0] == 1)[..., None]
     gains = np.ones(3, np.float32)
     offsets = np.zeros(3, np.float32)
     for channel in range(3):
