@@ -312,7 +312,8 @@ def _noise(scored, p: DiffParams, _pipe):
     compared = scored["valid"] & ~ignored
     levels = estimate_noise(scored["components"], compared)
     score_map = combine_components(scored["components"], levels)
-    score_map[~compared] = 0.0
+    if not compared.all():
+        score_map[~compared] = 0.0
     return {
         "registered": registered,
         "support": scored["support"],
