@@ -465,50 +465,48 @@ def _upsample(small: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndar
     Pixel centres aligned (a reduced pixel covers factor x factor pixels),
     edges repeated: ``ndi.zoom(small, factor, order=1, mode="nearest",
     grid_mode=True)`` cropped to `shape`, in float32 (it differs from that by
-    float32 rounding). In row strips on all cores; in each, along columns on
-    the few reduced rows the strip reads, then whole rows.
+    float32 rounding). Output row (column) ``factor * k + p`` reads reduced
+    rows (columns) ``k + o_p`` and ``k + o_p + 1`` with weights that depend on
+    the phase ``p`` alone, so each phase is two shifted slices of the reduced
+    map (edge-padded by one); in row strips on all cores, columns first on
+    the few reduced rows a strip reads.
     """
     if factor == 1:
         return small[: shape[0], : shape[1]]
-    small = np.asarray(small, np.float32)
+    padded = np.pad(np.asarray(small, np.float32), 1, mode="edge")
     height, width = shape
-    # Output columns p, p + factor, ... read reduced columns k + (-1 or 0)
-    # and the next one, with weights that depend on p alone (the edge column
-    # repeated on each side).
-    padded = np.pad(small, ((0, 0), (1, 1)), mode="edge")
-    phases = []
-    for phase in range(min(factor, width)):
-        offset = (phase + 0.5) / factor - 0.5
-        first = int(np.floor(offset)) + 1  # in padded columns
-        n = len(range(phase, width, factor))
-        phases.append((phase, first, n, np.float32(offset - np.floor(offset))))
-    low, frac = _bilinear_taps(height, factor, small.shape[0])
-    high = np.minimum(low + 1, small.shape[0] - 1)
+    phases = [_phase_taps(phase, factor) for phase in range(factor)]
     out = np.empty(shape, np.float32)
 
-    def strip(rows: slice) -> None:
-        k0, k1 = low[rows.start], high[rows.stop - 1] + 1
+    def strip(blocks: slice) -> None:
+        r0, r1 = blocks.start * factor, min(blocks.stop * factor, height)
+        # Padded reduced rows this strip reads, interpolated along columns.
+        k0 = blocks.start + min(first for first, _ in phases)
+        k1 = blocks.stop + max(first for first, _ in phases) + 1
         wide = np.empty((k1 - k0, width), np.float32)
-        for phase, first, n, weight in phases:
+        for phase, (first, weight) in enumerate(phases[:width]):
+            n = len(range(phase, width, factor))
             dst = wide[:, phase::factor]
             np.multiply(padded[k0:k1, first : first + n], 1 - weight, out=dst)
             dst += padded[k0:k1, first + 1 : first + 1 + n] * weight
-        for i in range(rows.start, rows.stop):
-            row = out[i]
-            np.multiply(wide[low[i] - k0], 1 - frac[i], out=row)
-            if frac[i]:
-                row += wide[high[i] - k0] * frac[i]
+        for phase, (first, weight) in enumerate(phases):
+            dst = out[r0 + phase : r1 : factor]
+            start = blocks.start + first - k0
+            np.multiply(wide[start : start + len(dst)], 1 - weight, out=dst)
+            dst += wide[start + 1 : start + 1 + len(dst)] * weight
 
-    _map_strips(strip, height, out[0].nbytes)
+    _map_strips(strip, -(-height // factor), factor * out[0].nbytes)
     return out
 
 
-def _bilinear_taps(n: int, factor: int, n_small: int) -> tuple[np.ndarray, np.ndarray]:
-    """For output pixels 0..n-1: the lower reduced pixel read and the upper one's weight."""
-    position = (np.arange(n) + 0.5) / factor - 0.5
-    position = np.clip(position, 0, n_small - 1)
-    low = np.minimum(np.floor(position).astype(np.intp), n_small - 1)
-    return low, (position - low).astype(np.float32)
+def _phase_taps(phase: int, factor: int) -> tuple[int, np.float32]:
+    """Output pixel ``factor * k + phase`` reads padded pixels ``k + first`` and ``k + first + 1``.
+
+    Returns ``first`` and the second one's weight.
+    """
+    offset = (phase + 0.5) / factor - 0.5  # in reduced pixels, from k
+    first = int(np.floor(offset)) + 1  # + 1: the edge padding
+    return first, np.float32(offset - np.floor(offset))
 
 
 def _color_factor(smoothing: float) -> int:
