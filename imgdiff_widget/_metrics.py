@@ -532,10 +532,22 @@ def _block_mean(image: np.ndarray, factor: int, a=None, transform=None) -> np.nd
 
     def strip(block_rows: slice) -> None:
         r0, r1 = block_rows.start * factor, min(block_rows.stop * factor, h)
-        src = image[r0:r1] if transform is None else transform(a[r0:r1], image[r0:r1])
-        clipped = np.clip(src, 0.0, 1.0).reshape(r1 - r0, w, channels)
-        sums = clipped[::factor].copy()
-        for i in range(1, factor):
+        if transform is None:
+            clipped = np.clip(image[r0:r1], 0.0, 1.0)
+        else:
+            src = transform(a[r0:r1], image[r0:r1])
+            # The transform's own new array is clipped in place (never an input).
+            own = not (np.shares_memory(src, image) or np.shares_memory(src, a))
+            clipped = np.clip(src, 0.0, 1.0, out=src if own else None)
+        clipped = clipped.reshape(r1 - r0, w, channels)
+        first, second = clipped[::factor], clipped[1::factor]
+        if factor > 1 and len(second) == len(first):
+            sums = first + second
+            rest = range(2, factor)
+        else:
+            sums = first.copy()
+            rest = range(1, factor)
+        for i in rest:
             part = clipped[i::factor]
             sums[: part.shape[0]] += part
         n = sums.shape[0]

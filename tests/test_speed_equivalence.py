@@ -505,3 +505,18 @@ def test_block_mean_by_four_and_of_grey_images(shape):
     )
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_block_mean_clips_a_transform_copy_in_place_but_never_an_input():
+    from imgdiff_widget._metrics import _block_mean
+
+    rng = np.random.default_rng(6)
+    a = rng.normal(0.5, 0.4, (21, 17, 3)).astype(np.float32)
+    b = rng.normal(0.5, 0.4, (21, 17, 3)).astype(np.float32)
+    saved = a.copy(), b.copy()
+    for transform in (lambda x, y: y, lambda x, y: x[:], lambda x, y: y * np.float32(1.1)):
+        got = _block_mean(b, 2, a, transform)
+        expected = _block_mean(np.ascontiguousarray(transform(a, b)), 2)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(a, saved[0])
+        np.testing.assert_array_equal(b, saved[1])
