@@ -373,3 +373,26 @@ def test_create_close_cycles_do_not_leak(pair, backend):
     # Nothing holds a widget, its figure or its (image-sized) result.
     alive = [i for i, refs in enumerate(kept) if any(r() is not None for r in refs)]
     assert alive == []
+
+
+@pytest.mark.parametrize(
+    ("shape", "height"), [((300, 300), 4.36), ((400, 600), 3.0), ((900, 300), 8.0)]
+)
+def test_default_figure_height_follows_the_image_aspect(shape, height):
+    a = np.zeros((*shape, 3), np.uint8)
+    w = DiffWidget(a, a, backend="png")
+    try:
+        assert w.figure.get_size_inches() == pytest.approx((12.0, height), abs=0.01)
+        # The image fills its side-by-side panel (a fixed 12 x 4.6 figure left
+        # a 3:2 photo 63 % of the panel and blank bands above and below it;
+        # a 1:3 scan is limited by the 8 inch cap: 61 %, was 35 %).
+        w.figure.canvas.draw()
+        ax = w._figure.ax_a
+        drawn, allotted = ax.get_position(original=False), ax.get_position(original=True)
+        filled = (drawn.width * drawn.height) / (allotted.width * allotted.height)
+        assert filled > (0.6 if height == 8.0 else 0.95)
+    finally:
+        w.close()
+    w = DiffWidget(a, a, backend="png", figsize=(9, 3.5))
+    assert tuple(w.figure.get_size_inches()) == (9, 3.5)
+    w.close()

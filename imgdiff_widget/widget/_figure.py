@@ -31,7 +31,7 @@ from PIL import Image
 
 from .._render import box_geometry
 
-__all__ = ["VIEWS", "DiffFigure", "active_backend"]
+__all__ = ["VIEWS", "DiffFigure", "active_backend", "default_figsize"]
 
 #: The views the figure can show.
 VIEWS = ("side", "blend", "flicker", "swipe", "heatmap", "histogram")
@@ -86,6 +86,23 @@ class _ViewImage(AxesImage):
         super().draw(renderer)
 
 
+# The side-by-side panels' share of the figure's width and height.
+_PANEL_WIDTH, _PANEL_HEIGHT = 0.32, 0.88
+
+
+def default_figsize(shape: tuple[int, int], width: float = 12.0) -> tuple[float, float]:
+    """A figure `width` inches wide whose side-by-side panels the image fills.
+
+    With a fixed height, a wide screenshot left blank bands above and below
+    its panels and a tall scan left them beside; the height follows the
+    image's aspect ratio instead, within 3 to 8 inches (the single-panel
+    views need some height too).
+    """
+    height, image_width = shape
+    panel = _PANEL_WIDTH * width * height / max(image_width, 1)
+    return (width, float(np.clip(panel / _PANEL_HEIGHT, 3.0, 8.0)))
+
+
 class DiffFigure:
     """Panels for every view, built once; `update_*` methods move artists.
 
@@ -94,8 +111,9 @@ class DiffFigure:
     backend : {"ipympl", "png"}
     shape : (height, width)
         Size of image A in pixels (the data coordinates of every panel).
-    figsize : (float, float)
-        Inches.
+    figsize : (float, float), optional
+        Inches; by default 12 wide and as tall as the side-by-side panels
+        need for the image's aspect ratio (:func:`default_figsize`).
     dpi : float
     """
 
@@ -104,9 +122,11 @@ class DiffFigure:
         backend: str,
         shape: tuple[int, int],
         *,
-        figsize: tuple[float, float] = (12.0, 4.6),
+        figsize: tuple[float, float] | None = None,
         dpi: float = 100.0,
     ) -> None:
+        if figsize is None:
+            figsize = default_figsize(shape)
         self.backend = backend
         self.shape = shape
         self.version = 0
@@ -144,10 +164,11 @@ class DiffFigure:
         extent = (-0.5, width - 0.5, height - 0.5, -0.5)
         placeholder = np.zeros((2, 2, 3), np.uint8)
         # Panel A first: every other image panel shares its axes (linked zoom).
-        self.ax_a = fig.add_axes((0.01, 0.03, 0.32, 0.88))
+        panel = (_PANEL_WIDTH, _PANEL_HEIGHT)
+        self.ax_a = fig.add_axes((0.01, 0.03, *panel))
         share = {"sharex": self.ax_a, "sharey": self.ax_a}
-        self.ax_b = fig.add_axes((0.34, 0.03, 0.32, 0.88), **share)
-        self.ax_mask = fig.add_axes((0.67, 0.03, 0.32, 0.88), **share)
+        self.ax_b = fig.add_axes((0.34, 0.03, *panel), **share)
+        self.ax_mask = fig.add_axes((0.67, 0.03, *panel), **share)
         self.ax_single = fig.add_axes((0.05, 0.03, 0.90, 0.88), **share)
         self.ax_heat = fig.add_axes((0.05, 0.03, 0.82, 0.88), **share)
         self.ax_cbar = fig.add_axes((0.89, 0.08, 0.015, 0.78))

@@ -94,8 +94,9 @@ class DiffWidget(widgets.VBox):
     display_limit : int
         Longest side, in pixels, of the images drawn (zoomed views are
         re-rendered at this size from the full-resolution data).
-    figsize : (float, float)
-        Figure size in inches (100 dpi).
+    figsize : (float, float), optional
+        Figure size in inches (100 dpi); by default 12 wide and as tall as
+        the side-by-side panels need for the image's aspect ratio.
     **kwargs
         Any DiffParams field, and the view settings ``view``, ``blend``,
         ``swipe``, ``flicker``.
@@ -142,7 +143,7 @@ class DiffWidget(widgets.VBox):
         backend: str | None = None,
         background: bool | None = None,
         display_limit: int = DISPLAY_LIMIT,
-        figsize: tuple[float, float] = (12.0, 4.6),
+        figsize: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> None:
         param_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in PARAM_NAMES}
