@@ -162,7 +162,7 @@ class Controls:
         self.view = widgets.ToggleButtons(
             options=[(_VIEW_LABELS[v], v) for v in VIEWS],
             value="side",
-            style={"button_width": "92px"},
+            style={"button_width": "auto"},
         )
         self.blend = widgets.FloatSlider(
             value=0.5, min=0, max=1, step=0.05, description="A → B", **common
@@ -230,13 +230,15 @@ class Controls:
                 self.regions,
                 row(self.previous, self.next, self.reset),
             ],
-            layout=widgets.Layout(width="360px", margin="0 0 0 12px"),
+            # A fixed size: in a narrow notebook the box wraps below the
+            # tabs instead of shrinking until its buttons are cut off.
+            layout=widgets.Layout(width="360px", flex="0 0 auto", margin="0 0 0 12px"),
         )
         self.tabs = tabs
         self.navigation = navigation
         self.export_box = widgets.VBox(
             [widgets.HTML("<b>Export</b>"), row(self.folder, self.export), self.export_status],
-            layout=widgets.Layout(margin="0 0 0 12px"),
+            layout=widgets.Layout(flex="0 0 auto", margin="0 0 0 12px"),
         )
         self.top = widgets.VBox([row(self.view, self.busy), self.view_extra])
         # Wraps in a narrow notebook instead of cutting the right-hand boxes off.

@@ -196,7 +196,7 @@ class DiffWidget(widgets.VBox):
             c.error,
             self._figure.widget,
             c.status,
-            widgets.HBox([c.tabs, c.navigation, c.export_box]),
+            c.panel,
         ]
         self.add_class("imgdiff-widget")
 
