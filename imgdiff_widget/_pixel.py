@@ -127,6 +127,19 @@ class PixelDiff:
 # input handling
 
 
+def _rgba_pair(a, b, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both images as RGBA uint8, which must have the same size."""
+    a4 = _as_rgba(a, "a")
+    b4 = _as_rgba(b, "b")
+    if a4.shape != b4.shape:
+        raise SizeMismatchError(
+            f"images differ in size: a is {a4.shape[1]}×{a4.shape[0]}, "
+            f"b is {b4.shape[1]}×{b4.shape[0]} (width×height); "
+            f"{caller} compares images of the same size only"
+        )
+    return a4, b4
+
+
 def _as_rgba(img: object, name: str) -> np.ndarray:
     """Validate one image and return it as a C-contiguous uint8 RGBA array."""
     if not isinstance(img, np.ndarray):
@@ -394,14 +407,7 @@ def pixel_delta(
     >>> pixel_delta(a, b).n_diff
     1
     """
-    a4 = _as_rgba(a, "a")
-    b4 = _as_rgba(b, "b")
-    if a4.shape != b4.shape:
-        raise SizeMismatchError(
-            f"images differ in size: a is {a4.shape[1]}×{a4.shape[0]}, "
-            f"b is {b4.shape[1]}×{b4.shape[0]} (width×height); "
-            "pixel_delta compares images of the same size only"
-        )
+    a4, b4 = _rgba_pair(a, b, "pixel_delta")
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise ParameterError(f"threshold must be a number in [0, 1], got {threshold!r}")
     threshold = float(threshold)
@@ -604,14 +610,7 @@ def aliased_vs_antialiased(
     >>> aliased_vs_antialiased(a, c).any()
     np.False_
     """
-    a4 = _as_rgba(a, "a")
-    b4 = _as_rgba(b, "b")
-    if a4.shape != b4.shape:
-        raise SizeMismatchError(
-            f"images differ in size: a is {a4.shape[1]}×{a4.shape[0]}, "
-            f"b is {b4.shape[1]}×{b4.shape[0]} (width×height); "
-            "aliased_vs_antialiased compares images of the same size only"
-        )
+    a4, b4 = _rgba_pair(a, b, "aliased_vs_antialiased")
     h, w = a4.shape[:2]
     a32 = a4.view(np.uint32)[..., 0].ravel()
     b32 = b4.view(np.uint32)[..., 0].ravel()
