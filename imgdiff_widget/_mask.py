@@ -316,10 +316,10 @@ def refine_to_support(
     The score is computed over windows and on smoothed images, so a region
     comes out a few pixels larger than the change itself. Inside each region
     (and only there: the decision that something changed is already made),
-    keep the pixels whose local channel difference (the 3x3 mean of the
-    largest channel difference) exceeds `level`, then close
-    small gaps and fill holes so that
-    an object stays one solid mark. A region with too few such pixels keeps
+    keep the pixels that changed (:class:`SupportMap`: the 3x3 mean of the
+    largest channel difference above `level`, the pixel's own above 0.8 of
+    it), then close small gaps and fill holes so that an object stays one
+    solid mark. A region with too few such pixels keeps
     its shape (a change of texture or contrast with no single strong pixel).
     Labels are kept, so a region that the trim splits is still one region.
 
