@@ -16,6 +16,7 @@ from scipy import ndimage as ndi
 from skimage import morphology
 
 from ._errors import ParameterError
+from ._metrics import _map_strips
 
 __all__ = [
     "NoiseModel",
@@ -115,11 +116,20 @@ def combine_components(components: Mapping[str, np.ndarray], levels: NoiseModel)
     """
     names = list(components)
     reference = levels[names[0]]
-    score = components[names[0]].copy()
-    for name in names[1:]:
-        scaled = components[name] * np.float32(reference / levels[name])
-        np.maximum(score, scaled, out=score)
-    return np.clip(score, 0.0, 1.0, out=score)
+    first = components[names[0]]
+    score = np.empty_like(first)
+    factors = [np.float32(reference / levels[name]) for name in names[1:]]
+
+    def strip(rows: slice) -> None:
+        # Element-wise, so row strips on all cores give the same values.
+        out = score[rows]
+        np.copyto(out, first[rows])
+        for name, factor in zip(names[1:], factors, strict=True):
+            np.maximum(out, components[name][rows] * factor, out=out)
+        np.clip(out, 0.0, 1.0, out=out)
+
+    _map_strips(strip, score.shape[0], score[0].nbytes)
+    return score
 
 
 def ignore_mask(ignore, shape: tuple[int, int]) -> np.ndarray:
@@ -213,7 +223,15 @@ def cell_maxima(score: np.ndarray) -> np.ndarray:
     cols = np.arange(0, score.shape[1], cell)
     if rows.size == 0 or cols.size == 0:
         return np.zeros((rows.size, cols.size), score.dtype)
-    return np.maximum.reduceat(np.maximum.reduceat(score, rows, axis=0), cols, axis=1)
+    out = np.empty((rows.size, cols.size), score.dtype)
+
+    def strip(cells: slice) -> None:
+        part = score[cells.start * cell : cells.stop * cell]
+        starts = np.arange(0, part.shape[0], cell)
+        out[cells] = np.maximum.reduceat(np.maximum.reduceat(part, starts, axis=0), cols, axis=1)
+
+    _map_strips(strip, rows.size, cell * score[0].nbytes)
+    return out
 
 
 def auto_min_area(shape: tuple[int, int]) -> int:
@@ -366,10 +384,28 @@ def refine_to_support(
                 closed = ndi.binary_closing(
                     support_here, structure=morphology.disk(2), border_value=0
                 )
-                trimmed = _drop_specks(ndi.binary_fill_holes(closed) & region)
+                trimmed = _drop_specks(_fill_holes(closed) & region)
             support.keep(key, trimmed)
         out[rows, cols][trimmed] = index
     return out
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``ndi.binary_fill_holes(mask)``: one labelling of the background, not a propagation.
+
+    A hole is a 4-connected background component that does not touch the
+    border (scipy fills by propagating the border inwards through the
+    background, 4-connected, until nothing changes: a pass per pixel of depth).
+    """
+    mask = np.asarray(mask, bool)
+    if mask.size == 0:
+        return mask.copy()
+    background, count = ndi.label(~mask)
+    outside = np.zeros(count + 1, bool)
+    for edge in (background[0], background[-1], background[:, 0], background[:, -1]):
+        outside[edge] = True
+    outside[0] = False  # the marks themselves
+    return ~outside[background]
 
 
 def _drop_specks(region: np.ndarray) -> np.ndarray:
@@ -563,7 +599,7 @@ def _clean(mask, *, min_area, morphology_radius, fill_holes, padding) -> np.ndar
     if min_area > 1:
         out = morphology.remove_small_objects(out, max_size=min_area - 1)
     if fill_holes:
-        out = ndi.binary_fill_holes(out)
+        out = _fill_holes(out)
     if padding > 0:
         out = ndi.binary_dilation(out, structure=morphology.disk(padding))
     return out

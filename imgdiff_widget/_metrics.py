@@ -27,7 +27,6 @@ from functools import partial
 
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.stats import siegelslopes
 from skimage.color import deltaE_ciede2000, rgb2gray, rgb2lab
 
 from ._ssim import _cpu_count, ssim_map
@@ -234,6 +233,9 @@ def _fit_binned_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         members = np.split(np.argsort(bins, kind="stable"), np.cumsum(counts)[:-1])
         full = [m for m, n in zip(members, counts, strict=True) if n >= _EXPOSURE_BIN_BLOCKS]
         if len(full) >= 3:
+            # scipy.stats takes 0.4 s to import: only when a fit is made.
+            from scipy.stats import siegelslopes
+
             gain, offset = siegelslopes(
                 [np.median(y[m]) for m in full], [np.median(x[m]) for m in full]
             )

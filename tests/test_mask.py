@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from imgdiff_widget import compare
 from imgdiff_widget._mask import (
@@ -181,3 +182,52 @@ def test_threshold_and_min_area_parameters(edited):
     assert big.min_area == 10_000
     assert big.regions == []
     assert compare(a, b).min_area == auto_min_area(a.shape[:2])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fill_holes_is_scipys(seed):
+    from imgdiff_widget._mask import _fill_holes
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 60)), int(rng.integers(1, 60)))
+    # Blobs with holes of every size, some touching the border.
+    mask = ndi.gaussian_filter(rng.random(shape), 1.5) > 0.5
+    mask ^= rng.random(shape) > 0.9
+    np.testing.assert_array_equal(_fill_holes(mask), ndi.binary_fill_holes(mask))
+
+
+def test_fill_holes_fills_enclosed_background_only():
+    from imgdiff_widget._mask import _fill_holes
+
+    ring = np.zeros((7, 9), bool)
+    ring[1:6, 1:6] = True
+    ring[2:5, 2:5] = False  # a hole
+    ring[3, 6:] = True
+    ring[0:3, 7] = True  # a pocket open to the border
+    filled = _fill_holes(ring)
+    assert filled[2:5, 2:5].all()
+    assert not filled[0:3, 8].any()
+    np.testing.assert_array_equal(filled, ndi.binary_fill_holes(ring))
+    assert _fill_holes(np.zeros((0, 3), bool)).shape == (0, 3)
+
+
+def test_combine_and_cell_maxima_in_strips_are_the_plain_computation():
+    from imgdiff_widget._mask import cell_maxima, combine_components
+
+    rng = np.random.default_rng(4)
+    shape = (1500, 700)  # several row strips; last cells cut by the edges
+    components = {
+        "structure": rng.random(shape, dtype=np.float32),
+        "color": rng.random(shape, dtype=np.float32) * np.float32(1.5),
+    }
+    levels = {"structure": 0.12, "color": 0.08}
+    score = combine_components(components, levels)
+    expected = np.clip(
+        np.maximum(components["structure"], components["color"] * np.float32(0.12 / 0.08)), 0, 1
+    )
+    np.testing.assert_array_equal(score, expected)
+    rows, cols = np.arange(0, shape[0], 16), np.arange(0, shape[1], 16)
+    np.testing.assert_array_equal(
+        cell_maxima(score),
+        np.maximum.reduceat(np.maximum.reduceat(score, rows, axis=0), cols, axis=1),
+    )
