@@ -12,7 +12,7 @@ from skimage.color import rgb2gray
 from skimage.registration import phase_cross_correlation
 
 from ._errors import ImageDiffError, SizeMismatchError
-from ._metrics import _map_strips
+from ._parallel import map_strips
 
 __all__ = [
     "ALIGN_METHODS",
@@ -225,7 +225,7 @@ def _small_gray(image: np.ndarray, factor: int) -> np.ndarray:
         per_row = np.minimum(factor, (r1 - r0) - factor * np.arange(len(sums)))
         dst /= per_row[:, None].astype(np.float32) * per_column
 
-    _map_strips(strip, out.shape[0], factor * image[0].nbytes)
+    map_strips(strip, out.shape[0], factor * image[0].nbytes)
     return out
 
 
@@ -342,7 +342,7 @@ def _shift_bilinear(image: np.ndarray, dy: float, dx: float, *, edge: bool) -> n
             x = np.arange(w) - dx
             dst[:, (x < 0) | (x > w - 1)] = 0
 
-    _map_strips(strip, h, out[0].nbytes)
+    map_strips(strip, h, out[0].nbytes)
     return out
 
 

@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 from skimage import morphology
 
 from ._errors import ParameterError
-from ._metrics import _map_strips
+from ._parallel import map_strips
 
 __all__ = [
     "NoiseModel",
@@ -128,7 +128,7 @@ def combine_components(components: Mapping[str, np.ndarray], levels: NoiseModel)
             np.maximum(out, components[name][rows] * factor, out=out)
         np.clip(out, 0.0, 1.0, out=out)
 
-    _map_strips(strip, score.shape[0], score[0].nbytes)
+    map_strips(strip, score.shape[0], score[0].nbytes)
     return score
 
 
@@ -230,7 +230,7 @@ def cell_maxima(score: np.ndarray) -> np.ndarray:
         starts = np.arange(0, part.shape[0], cell)
         out[cells] = np.maximum.reduceat(np.maximum.reduceat(part, starts, axis=0), cols, axis=1)
 
-    _map_strips(strip, rows.size, cell * score[0].nbytes)
+    map_strips(strip, rows.size, cell * score[0].nbytes)
     return out
 
 

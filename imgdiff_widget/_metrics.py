@@ -29,7 +29,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.color import deltaE_ciede2000, rgb2gray, rgb2lab
 
-from ._ssim import _cpu_count, ssim_map
+from ._parallel import cpu_count, map_strips
+from ._ssim import ssim_map
 
 __all__ = [
     "METRICS",
@@ -82,8 +83,6 @@ _PARALLEL_PIXELS = 1 << 20
 # reduced pixels, and regions are trimmed at full resolution afterwards.
 _REDUCED_SCALE_PIXELS = 8_000_000
 _REDUCED_SCALE = 2
-# Row strips processed at a time by the pixel-wise steps (bytes).
-_STRIP_BYTES = 1 << 20
 
 
 def components_for(metric: str) -> tuple[str, ...]:
@@ -125,7 +124,7 @@ def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarra
         return b.copy()
     # All channels at once, in row strips (cache-sized, on both cores).
     out = np.empty_like(b)
-    _map_strips(
+    map_strips(
         lambda rows: apply_exposure(a[rows], b[rows], exposure, out=out[rows]),
         b.shape[0],
         b[0].nbytes,
@@ -155,7 +154,7 @@ def fit_exposure(
         return (rows <= _CLIP_LOW) | (rows >= _CLIP_HIGH), block_means(rows)
 
     # A and B side by side (numpy's reductions release the GIL).
-    with ThreadPoolExecutor(max_workers=2 if _cpu_count() > 1 else 1) as pool:
+    with ThreadPoolExecutor(max_workers=2 if cpu_count() > 1 else 1) as pool:
         found_b = pool.submit(sample, b)
         clipped, mean_a = sample(a)
         clipped_b, mean_b = found_b.result()
@@ -293,7 +292,7 @@ def difference_components(
         "absdiff" in names or ("color" in names and _color_factor(smoothing) == 1)
     ):
         matched = np.empty_like(b)
-        _map_strips(
+        map_strips(
             lambda rows: np.copyto(matched[rows], transform(a[rows], b[rows])),
             b.shape[0],
             b[0].nbytes,
@@ -304,7 +303,7 @@ def difference_components(
             "color" in names
             and "structure" in names
             and a.size >= _PARALLEL_PIXELS
-            and _cpu_count() > 1
+            and cpu_count() > 1
         ):
             # The colour difference's serial steps run beside the structure's.
             color = pool.submit(color_difference, a, b, smoothing, transform)
@@ -344,7 +343,7 @@ def _reduced_components(a, b, names, win_size, smoothing, transform, scale):
             rest = np.sqrt(max(smoothing**2 - box, 0.0)) / scale
             factor = _color_factor(smoothing)
             job = partial(color_difference, small_a, small_b, rest, factor=factor)
-            color = pool.submit(job) if "structure" in names and _cpu_count() > 1 else None
+            color = pool.submit(job) if "structure" in names and cpu_count() > 1 else None
         if "structure" in names:
             pre = np.sqrt(max((smoothing * _STRUCTURE_SMOOTHING) ** 2 - box, 0.0)) / scale
             found = _structure(
@@ -397,7 +396,7 @@ def _gray(image: np.ndarray, a: np.ndarray | None = None, transform=None) -> np.
         src = image[rows] if transform is None else transform(a[rows], image[rows])
         out[rows] = rgb2gray(src)
 
-    _map_strips(strip, image.shape[0], image[0].nbytes)
+    map_strips(strip, image.shape[0], image[0].nbytes)
     return out
 
 
@@ -455,7 +454,7 @@ def color_difference(
         found = deltaE_ciede2000(lab_a, lab_b, channel_axis=-1)
         np.clip(found / np.float32(_DELTA_E_SCALE), 0.0, 1.0, out=delta[rows])
 
-    _map_strips(strip, delta.shape[0], small_a[0].nbytes)
+    map_strips(strip, delta.shape[0], small_a[0].nbytes)
     if factor == 1:
         return delta
     return _upsample(delta, factor, shape)
@@ -497,7 +496,7 @@ def _upsample(small: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndar
             np.multiply(wide[start : start + len(dst)], 1 - weight, out=dst)
             dst += wide[start + 1 : start + 1 + len(dst)] * weight
 
-    _map_strips(strip, -(-height // factor), factor * out[0].nbytes)
+    map_strips(strip, -(-height // factor), factor * out[0].nbytes)
     return out
 
 
@@ -562,26 +561,8 @@ def _block_mean(image: np.ndarray, factor: int, a=None, transform=None) -> np.nd
         n_rows = np.minimum(factor, (r1 - r0) - factor * np.arange(n)).astype(np.float32)
         dst /= (n_rows[:, None] * n_cols[None, :])[..., None]
 
-    _map_strips(strip, rows, factor * image[0].nbytes)
+    map_strips(strip, rows, factor * image[0].nbytes)
     return out
-
-
-def _map_strips(fn, height: int, row_bytes: int) -> None:
-    """Call ``fn(slice)`` on row strips of about 1 MB covering ``range(height)``, on all cores.
-
-    NumPy and scipy.ndimage release the GIL inside their loops, so strips
-    run in parallel; each strip is small enough to stay in cache.
-    """
-    step = max(8, _STRIP_BYTES // max(row_bytes, 1))
-    bounds = [slice(r, min(r + step, height)) for r in range(0, height, step)]
-    workers = min(_cpu_count(), len(bounds))
-    if workers <= 1:
-        for rows in bounds:
-            fn(rows)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done in pool.map(fn, bounds):
-            del done
 
 
 def _fit_window(win_size: int, shape: tuple[int, int]) -> int:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 import operator
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -44,6 +43,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, uniform_filter1d
 
 from ._errors import ImageShapeError, ParameterError, SizeMismatchError
+from ._parallel import cpu_count
 
 __all__ = ["ssim_map"]
 
@@ -59,20 +59,6 @@ _MIN_PARALLEL_PIXELS = 1 << 18
 
 #: scikit-image's choice: an 11-tap filter for the default sigma of 1.5.
 _TRUNCATE = 3.5
-
-
-def _cpu_count() -> int:
-    """Threads one comparison may use: the CPUs this process may run on.
-
-    ``IMGDIFF_WIDGET_THREADS`` caps it, so that parallel workers (one Dask
-    worker per core) do not each start a thread per core and compete.
-    """
-    try:
-        count = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        count = os.cpu_count() or 1
-    cap = os.environ.get("IMGDIFF_WIDGET_THREADS", "")
-    return max(1, min(count, int(cap))) if cap.isdigit() else count
 
 
 def _reflect_indices(start: int, stop: int, n: int) -> np.ndarray:
@@ -294,7 +280,7 @@ def _run(plan: _Plan) -> np.ndarray:
     height, h = plan.height, plan.strip_rows
     bounds = [(s, min(s + h, height)) for s in range(0, height, h)]
     n_pixels = plan.a.size
-    workers = min(_MAX_WORKERS, _cpu_count(), len(bounds))
+    workers = min(_MAX_WORKERS, cpu_count(), len(bounds))
     if workers <= 1 or n_pixels < _MIN_PARALLEL_PIXELS:
         bufs = plan.buffers()
         return sum(plan.strip(s0, s1, bufs) for s0, s1 in bounds)
