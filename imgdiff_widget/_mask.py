@@ -27,6 +27,7 @@ __all__ = [
     "clean_mask",
     "combine_components",
     "estimate_noise",
+    "group_marks",
     "ignore_mask",
     "refine_to_support",
     "threshold_mask",
@@ -549,6 +550,101 @@ def clean_labels(
         marked = local > 0
         labels[crop][marked] = remap[local[marked]]
     return labels, out_boxes
+
+
+def group_marks(
+    mask: np.ndarray, reach: int, min_area: int, cells: np.ndarray | None = None
+) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
+    """Label marks, joining those within `reach` pixels into one region.
+
+    The mask itself is kept exactly (each region is the marked pixels of one
+    group); groups under `min_area` marked pixels are dropped. The same
+    labels, in the same raster order, as dilating the whole mask `reach`
+    times (4-connected steps), labelling it 8-connected and keeping the
+    marked pixels, but found on the crops of groups of marked
+    :data:`_GROUP_CELL`-px cells, so that the cost follows the marked area.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (H, W)
+    reach : int
+        At most :data:`_GROUP_CELL` - 1.
+    min_area : int
+    cells : ndarray of bool, optional
+        Which cells hold a mark (a superset will do), e.g. ``cell_maxima(score)
+        > threshold`` when `mask` is ``score > threshold``.
+
+    Returns
+    -------
+    labels : ndarray of int32, shape (H, W)
+    boxes : list of tuple of slice
+        ``ndi.find_objects(labels)``.
+    """
+    h, w = mask.shape
+    cell = _GROUP_CELL
+    if cells is None:
+        rows, cols = np.arange(0, h, cell), np.arange(0, w, cell)
+        cells = (
+            np.logical_or.reduceat(np.logical_or.reduceat(mask, rows, axis=0), cols, axis=1)
+            if mask.size
+            else np.zeros((rows.size, cols.size), bool)
+        )
+    found = []  # (crop, local labels, count) per group with regions left
+    keys, found_boxes = [], []
+    eight = np.ones((3, 3), bool)
+    # Marks within `reach` (< one cell) lie in the same or 8-adjacent cells.
+    for crop, own in _cell_groups(cells, (h, w), cell, structure=eight):
+        marks = mask[crop] & own
+        if not marks.any():
+            continue
+        joined = ndi.binary_dilation(marks, iterations=reach) if reach > 0 else marks
+        local, count = ndi.label(joined, structure=eight)
+        local[~marks] = 0
+        if min_area > 1:
+            areas = np.bincount(local.ravel(), minlength=count + 1)
+            areas[0] = 0
+            small = areas < min_area
+            small[0] = False
+            if small.any():
+                local[small[local]] = 0
+        kept = [
+            (index, box)
+            for index, box in enumerate(ndi.find_objects(local), start=1)
+            if box is not None
+        ]
+        if not kept:
+            continue
+        # Numbered 1..n in the crop; the global number is the raster order of
+        # each region's first pixel, as labelling the whole image gives it.
+        remap = np.zeros(count + 1, np.int32)
+        row0, col0 = crop[0].start, crop[1].start
+        for number, (index, (rows, cols)) in enumerate(kept, start=1):
+            remap[index] = number
+            first = cols.start + int(np.argmax(local[rows.start, cols] == index))
+            keys.append((row0 + rows.start) * w + col0 + first)
+            found_boxes.append(
+                (
+                    slice(row0 + rows.start, row0 + rows.stop),
+                    slice(col0 + cols.start, col0 + cols.stop),
+                )
+            )
+        found.append((crop, remap[local], len(kept)))
+    number = np.empty(len(keys), np.int32)
+    number[np.argsort(np.array(keys, np.int64), kind="stable")] = np.arange(
+        1, len(keys) + 1, dtype=np.int32
+    )
+    labels = np.zeros((h, w), np.int32)  # pages never written stay untouched
+    boxes: list = [None] * len(keys)
+    start = 0
+    for crop, local, count in found:
+        remap = np.zeros(count + 1, np.int32)
+        remap[1:] = number[start : start + count]
+        for k in range(start, start + count):
+            boxes[number[k] - 1] = found_boxes[k]
+        start += count
+        marked = local > 0
+        labels[crop][marked] = remap[local[marked]]
+    return labels, boxes
 
 
 def _clean_group(marks, min_area, morphology_radius, fill_holes, cached):

@@ -31,6 +31,7 @@ from ._mask import (
     clean_labels,
     combine_components,
     estimate_noise,
+    group_marks,
     ignore_mask,
     refine_to_support,
     threshold_with_boxes,
@@ -370,8 +371,12 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
     registered = noise["registered"]
     if p.metric == "pixel":
         min_area = 1 if p.min_area == "auto" else int(p.min_area)
-        labels, count = _group_pixels(raw, min_area)
-        boxes = None
+        # The mask stays exact (pixel counts match pixelmatch's); only the
+        # grouping into regions looks across small gaps, so that a changed
+        # word is one region, not one per letter.
+        cells = noise["cell_max"] > thresholded["threshold"]
+        labels, boxes = group_marks(raw, _PIXEL_GROUPING, min_area, cells)
+        count = len(boxes)
     else:
         min_area = auto_min_area(raw.shape) if p.min_area == "auto" else int(p.min_area)
         labels, boxes = clean_labels(
@@ -428,22 +433,6 @@ def _drop_antialiasing_regions(
         if antialiased and np.count_nonzero(changed & ~flagged) < _AA_REAL_FRACTION * antialiased:
             labels[box][region] = 0
             boxes[index] = None
-
-
-def _group_pixels(mask: np.ndarray, min_area: int) -> tuple[np.ndarray, int]:
-    """Label changed pixels, grouping those within a few pixels into one region.
-
-    The mask itself stays exact (pixel counts match pixelmatch's); only the
-    grouping into regions looks across small gaps, so a changed word is one
-    region, not one per letter.
-    """
-    grouped = ndi.binary_dilation(mask, iterations=_PIXEL_GROUPING) if mask.any() else mask
-    labels, count = ndi.label(grouped, structure=np.ones((3, 3), bool))
-    labels[~mask] = 0
-    if min_area > 1 and count:
-        areas = np.bincount(labels.ravel(), minlength=count + 1)
-        labels[areas[labels] < min_area] = 0
-    return labels, count
 
 
 def _regions(cleaned, _p: DiffParams, _pipe):

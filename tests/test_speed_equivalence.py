@@ -520,3 +520,36 @@ def test_block_mean_clips_a_transform_copy_in_place_but_never_an_input():
         np.testing.assert_array_equal(got, expected)
         np.testing.assert_array_equal(a, saved[0])
         np.testing.assert_array_equal(b, saved[1])
+
+
+def _group_marks_reference(mask, reach, min_area):
+    """The pixel metric's grouping as it was: the whole mask dilated and labelled."""
+    grouped = ndi.binary_dilation(mask, iterations=reach) if mask.any() and reach else mask
+    labels, count = ndi.label(grouped, structure=np.ones((3, 3), bool))
+    labels[~mask] = 0
+    if min_area > 1 and count:
+        areas = np.bincount(labels.ravel(), minlength=count + 1)
+        labels[areas[labels] < min_area] = 0
+    # Numbered in raster order of each region's first pixel.
+    values, first = np.unique(labels.ravel(), return_index=True)
+    kept = values > 0
+    number = np.zeros(labels.max() + 1, np.int32)
+    number[values[kept][np.argsort(first[kept])]] = np.arange(1, kept.sum() + 1)
+    return number[labels]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_group_marks_by_cell_groups_is_the_whole_image_grouping(seed):
+    from imgdiff_widget._mask import cell_maxima, group_marks
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 140)), int(rng.integers(1, 140)))
+    score = rng.random(shape, dtype=np.float32)
+    threshold = float(rng.uniform(0.8, 0.999))
+    mask = score > threshold
+    reach, min_area = int(rng.integers(0, 6)), int(rng.integers(1, 5))
+    cells = cell_maxima(score) > threshold
+    for given in (cells, None):
+        labels, boxes = group_marks(mask, reach, min_area, given)
+        np.testing.assert_array_equal(labels, _group_marks_reference(mask, reach, min_area))
+        assert boxes == ndi.find_objects(labels)
