@@ -505,7 +505,6 @@ def clean_labels(
         boxes = [box for box in ndi.find_objects(found) if box is not None]
     reach = 2 * max(morphology_radius, 0) + 2
     groups = []  # (crop, local labels, count) per group with marks left
-    keys, found_boxes = [], []  # per component, in group then local order
     for crop, own in _groups(boxes, (h, w), reach):
         marks = mask[crop] & own
         if cache is None:
@@ -521,35 +520,7 @@ def clean_labels(
         if not count:
             continue
         groups.append((crop, local, count))
-        row0, col0 = crop[0].start, crop[1].start
-        for index, (rows, cols) in enumerate(ndi.find_objects(local), start=1):
-            # ndi.label numbers in raster order of each component's first
-            # pixel, which lies in the component's top row.
-            first = cols.start + int(np.argmax(local[rows.start, cols] == index))
-            keys.append((row0 + rows.start) * w + col0 + first)
-            found_boxes.append(
-                (
-                    slice(row0 + rows.start, row0 + rows.stop),
-                    slice(col0 + cols.start, col0 + cols.stop),
-                )
-            )
-    # Global numbers: the raster order of the first pixels, as on the whole image.
-    number = np.empty(len(keys), np.int32)
-    number[np.argsort(np.array(keys, np.int64), kind="stable")] = np.arange(
-        1, len(keys) + 1, dtype=np.int32
-    )
-    labels = np.zeros((h, w), np.int32)  # pages never written stay untouched
-    out_boxes: list = [None] * len(keys)
-    start = 0
-    for crop, local, count in groups:
-        remap = np.zeros(count + 1, np.int32)
-        remap[1:] = number[start : start + count]
-        for k in range(start, start + count):
-            out_boxes[number[k] - 1] = found_boxes[k]
-        start += count
-        marked = local > 0
-        labels[crop][marked] = remap[local[marked]]
-    return labels, out_boxes
+    return _assemble(groups, (h, w))
 
 
 def group_marks(
@@ -590,7 +561,6 @@ def group_marks(
             else np.zeros((rows.size, cols.size), bool)
         )
     found = []  # (crop, local labels, count) per group with regions left
-    keys, found_boxes = [], []
     eight = np.ones((3, 3), bool)
     # Marks within `reach` (< one cell) lie in the same or 8-adjacent cells.
     for crop, own in _cell_groups(cells, (h, w), cell, structure=eight):
@@ -600,26 +570,30 @@ def group_marks(
         joined = ndi.binary_dilation(marks, iterations=reach) if reach > 0 else marks
         local, count = ndi.label(joined, structure=eight)
         local[~marks] = 0
-        if min_area > 1:
-            areas = np.bincount(local.ravel(), minlength=count + 1)
-            areas[0] = 0
-            small = areas < min_area
-            small[0] = False
-            if small.any():
-                local[small[local]] = 0
-        kept = [
-            (index, box)
-            for index, box in enumerate(ndi.find_objects(local), start=1)
-            if box is not None
-        ]
-        if not kept:
-            continue
-        # Numbered 1..n in the crop; the global number is the raster order of
-        # each region's first pixel, as labelling the whole image gives it.
-        remap = np.zeros(count + 1, np.int32)
+        # The groups kept (enough marked pixels), renumbered 1..n in the crop.
+        areas = np.bincount(local.ravel(), minlength=count + 1)
+        areas[0] = 0
+        kept = areas >= max(min_area, 1)
+        if kept.any():
+            remap = np.zeros(count + 1, np.int32)
+            remap[kept] = np.arange(1, np.count_nonzero(kept) + 1, dtype=np.int32)
+            found.append((crop, remap[local], int(np.count_nonzero(kept))))
+    return _assemble(found, (h, w))
+
+
+def _assemble(groups, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
+    """One label image from groups' crops, numbered as labelling the whole image numbers.
+
+    `groups` holds ``(crop, local labels, count)``, each crop's labels
+    numbered 1..count. A label's global number is the raster order of its
+    first pixel (which lies in its top row), as ``ndi.label`` gives it.
+    Returns the labels and each label's box.
+    """
+    h, w = shape
+    keys, found_boxes = [], []
+    for crop, local, _ in groups:
         row0, col0 = crop[0].start, crop[1].start
-        for number, (index, (rows, cols)) in enumerate(kept, start=1):
-            remap[index] = number
+        for index, (rows, cols) in enumerate(ndi.find_objects(local), start=1):
             first = cols.start + int(np.argmax(local[rows.start, cols] == index))
             keys.append((row0 + rows.start) * w + col0 + first)
             found_boxes.append(
@@ -628,7 +602,6 @@ def group_marks(
                     slice(col0 + cols.start, col0 + cols.stop),
                 )
             )
-        found.append((crop, remap[local], len(kept)))
     number = np.empty(len(keys), np.int32)
     number[np.argsort(np.array(keys, np.int64), kind="stable")] = np.arange(
         1, len(keys) + 1, dtype=np.int32
@@ -636,7 +609,7 @@ def group_marks(
     labels = np.zeros((h, w), np.int32)  # pages never written stay untouched
     boxes: list = [None] * len(keys)
     start = 0
-    for crop, local, count in found:
+    for crop, local, count in groups:
         remap = np.zeros(count + 1, np.int32)
         remap[1:] = number[start : start + count]
         for k in range(start, start + count):
