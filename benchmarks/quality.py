@@ -373,6 +373,12 @@ def peer_rows(params: dict) -> list[dict]:
 # --- tables --------------------------------------------------------------------------
 
 
+def _print_head(head: str) -> None:
+    """A markdown table's header row and the rule under it."""
+    print(head)
+    print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
+
+
 def _mean(values) -> float:
     values = list(values)
     return float(np.mean(values)) if values else float("nan")
@@ -391,8 +397,7 @@ def print_tables(split: str, rows: list[dict]) -> None:
             f"{'false/pair':>10} | {'false px':>8} | {'IoU':>5} | {'mark/truth':>10} | "
             f"{'ms/pair':>7} |")  # fmt: skip
     print()
-    print(head)
-    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    _print_head(head)
     by = defaultdict(list)
     for r in rows:
         by[r["track"], r["method"]].append(r)
@@ -414,8 +419,7 @@ def print_tables(split: str, rows: list[dict]) -> None:
     print(f"\nrecall per edit kind ({split}; found/total over the split's tracks in the "
           "'all' rows)\n")  # fmt: skip
     head = f"| {'track':<9} | {'method':<9} | " + " | ".join(f"{k:>7}" for k in EDIT_KINDS) + " |"
-    print(head)
-    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    _print_head(head)
     for track in (*TRACKS, "all"):
         for method in METHODS:
             group = [r for r in rows if r["method"] == method and track in ("all", r["track"])]
@@ -439,8 +443,7 @@ def print_photos(split: str, rows: list[dict]) -> None:
     print(f"\nours per photo ({split}, all tracks)\n")
     head = (f"| {'photo':<20} | {'pairs':>5} | {'recall':>6} | {'false/pair':>10} | "
             f"{'false px':>8} | {'IoU':>5} |")  # fmt: skip
-    print(head)
-    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    _print_head(head)
     for name in SPLIT_PHOTOS[split]:
         group = [r for r in rows if r["method"] == "ours" and r["photo"] == name]
         if not group:
@@ -461,8 +464,7 @@ def print_peers(rows: list[dict]) -> None:
           "documented bounds)\n")  # fmt: skip
     head = (f"| {'pair':<15} | {'method':<9} | {'regions':>7} | {'marked px':>9} | "
             f"{'inside':>6} | {'bbox of marks (x0,y0,x1,y1)':<27} | {'ms':>6} |")  # fmt: skip
-    print(head)
-    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    _print_head(head)
     for r in rows:
         inside = "-" if r["inside"] is None else f"{r['inside']:.3f}"
         bbox = "-" if r["bbox"] is None else str(r["bbox"])

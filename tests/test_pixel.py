@@ -61,24 +61,27 @@ def _case_id(case: tuple) -> str:
     return f"{case[0]}-{case[1]}-t{case[2]}"
 
 
-@pytest.mark.parametrize("case", PM_CASES, ids=_case_id)
-def test_pixelmatch_fixture_count(case: tuple) -> None:
-    a_name, b_name, threshold, expected, _, _ = case
+def _fixture(case: tuple):
+    """A pixelmatch fixture pair and pixel_delta's result at the case's threshold."""
+    a_name, b_name, threshold = case[:3]
     a = _load(PM / f"{a_name}.png")
     b = _load(PM / f"{b_name}.png")
-    result = pixel_delta(a, b, threshold=threshold)
-    assert result.n_diff == expected
+    return a, b, pixel_delta(a, b, threshold=threshold)
+
+
+@pytest.mark.parametrize("case", PM_CASES, ids=_case_id)
+def test_pixelmatch_fixture_count(case: tuple) -> None:
+    _, _, result = _fixture(case)
+    assert result.n_diff == case[3]
 
 
 @pytest.mark.parametrize("case", [c for c in PM_CASES if c[4]], ids=_case_id)
 def test_pixelmatch_fixture_masks_match_its_rendering(case: tuple) -> None:
     """Our diff / darker / anti-aliased maps are pixelmatch's coloured pixels."""
-    a_name, b_name, threshold, _, diff_name, colours = case
+    diff_name, colours = case[4:]
     diff_colour, alt_colour, aa_colour = colours or DEFAULT_COLOURS
-    a = _load(PM / f"{a_name}.png")
-    b = _load(PM / f"{b_name}.png")
     rendering = _load(PM / f"{diff_name}.png")[..., :3]
-    result = pixel_delta(a, b, threshold=threshold)
+    _, _, result = _fixture(case)
 
     def painted(colour: tuple) -> np.ndarray:
         return np.all(rendering == np.array(colour, np.uint8), axis=-1)
@@ -155,13 +158,10 @@ AA_EXTRA = {("2a", "2b"): 4, ("7a", "7b"): 12}
 
 @pytest.mark.parametrize("case", PM_CASES, ids=_case_id)
 def test_aliased_vs_antialiased_costs_little_on_pixelmatch_fixtures(case: tuple) -> None:
-    a_name, b_name, threshold, expected, _, _ = case
-    a = _load(PM / f"{a_name}.png")
-    b = _load(PM / f"{b_name}.png")
-    result = pixel_delta(a, b, threshold=threshold)
-    assert result.n_diff == expected
+    a, b, result = _fixture(case)
+    assert result.n_diff == case[3]
     taken = int(np.count_nonzero(result.diff & aliased_vs_antialiased(a, b)))
-    assert taken == AA_EXTRA.get((a_name, b_name), 0)
+    assert taken == AA_EXTRA.get(case[:2], 0)
 
 
 @pytest.mark.parametrize(
