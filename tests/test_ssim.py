@@ -132,6 +132,37 @@ def test_large_image_default_strips_and_threads():
         )
 
 
+@pytest.mark.parametrize("rows", [None, 8])
+@pytest.mark.parametrize("kwargs", CASES[:1] + CASES[5:6])
+def test_nan_and_huge_values_stay_in_their_windows(kwargs, rows):
+    # The fast path multiplies whole blocks of rows and columns by banded
+    # matrices, where 0 * nan would spread a NaN over the block: strips with
+    # a non-finite value (or a value whose square overflows float32) must
+    # take the tap-by-tap path and give scikit-image's map, NaNs included.
+    a, b = pair((64, 96), seed=11)
+    a[20, 30] = np.nan
+    b[45, 70] = 3e19  # finite, but its float32 square is inf
+    with strips(rows), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        smap = ssim_map(a, b, data_range=1.0, **kwargs)[1]
+        ref = skimage_ssim(a, b, data_range=1.0, **kwargs)[1]
+    # NaN wherever a window holds the NaN pixel; the Gaussian filter keeps it
+    # there, scipy's running box sum (and so scikit-image) carries it on along
+    # its line.
+    radius = 5 if kwargs.get("gaussian_weights") else 3
+    reach = np.zeros(a.shape, bool)
+    reach[20 - radius : 21 + radius, 30 - radius : 31 + radius] = True
+    nan = np.isnan(smap)
+    assert nan[reach].all()
+    assert np.isnan(ref[nan]).all()
+    if kwargs.get("gaussian_weights"):
+        np.testing.assert_array_equal(nan, reach)
+    both = np.isfinite(ref) & ~nan
+    assert both[:12].all()
+    assert both[52:].any()
+    np.testing.assert_allclose(smap[both], ref[both], rtol=0, atol=TOL)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float64])
 @pytest.mark.parametrize(
     "kwargs", [{}, {"gaussian_weights": True, "win_size": None}], ids=["u", "g"]
