@@ -66,6 +66,8 @@ _NOISE_SAMPLE = 500_000
 _HYSTERESIS_LOW = 0.5
 # clean_mask groups marks on a grid of cells this size (pixels).
 _GROUP_CELL = 16
+# The closing that makes a trimmed region one solid mark.
+_DISK_2 = morphology.disk(2).astype(bool)
 
 
 class NoiseModel(dict):
@@ -382,13 +384,91 @@ def refine_to_support(
             trimmed = region
             support_here = support[rows, cols] & region
             if support_here.sum() >= 0.05 * region.sum():
-                closed = ndi.binary_closing(
-                    support_here, structure=morphology.disk(2), border_value=0
-                )
+                closed = _closing(support_here, _DISK_2)
                 trimmed = _drop_specks(_fill_holes(closed) & region)
             support.keep(key, trimmed)
         out[rows, cols][trimmed] = index
     return out
+
+
+def _row_runs(footprint: np.ndarray) -> list[tuple[int, int]] | None:
+    """``(row offset, half-width)`` of each non-empty row of a footprint.
+
+    None unless every row is a run of True centred on the middle column and
+    the footprint is symmetric with odd sides (a disk, a square, a cross).
+    """
+    footprint = np.asarray(footprint, bool)
+    if footprint.ndim != 2 or footprint.shape[0] % 2 == 0 or footprint.shape[1] % 2 == 0:
+        return None
+    r, s = footprint.shape[0] // 2, footprint.shape[1] // 2
+    runs = []
+    for i, row in enumerate(footprint):
+        width = int(np.count_nonzero(row)) // 2
+        if not row.any():
+            continue
+        if np.count_nonzero(row) % 2 == 0 or not row[s - width : s + width + 1].all():
+            return None
+        runs.append((i - r, width))
+    if not runs or runs != [(-d, w) for d, w in reversed(runs)]:
+        return None
+    return runs
+
+
+def _morph(mask: np.ndarray, runs: list[tuple[int, int]], erode: bool) -> np.ndarray:
+    """Binary erosion or dilation by a footprint of centred row runs, 0 outside the array.
+
+    A row of half-width ``w`` is met by ``w`` steps that each combine two
+    copies of the previous step shifted by one column either way (the
+    first step also the mask itself), then the rows are combined shifted
+    by their offsets: a few whole-array logical operations instead of
+    scipy.ndimage's per-pixel walk over the footprint. Same pixels as
+    ``ndi.binary_erosion`` / ``ndi.binary_dilation`` with that footprint and
+    ``border_value=0``.
+    """
+    op = np.logical_and if erode else np.logical_or
+    h, w = mask.shape
+    steps = [mask]
+    padded = np.zeros((h, w + 2), bool)
+    for k in range(1, max(width for _, width in runs) + 1):
+        padded[:, 1:-1] = steps[-1]
+        step = op(padded[:, :-2], padded[:, 2:])
+        if k == 1:
+            op(step, mask, out=step)
+        steps.append(step)
+    out = np.full(mask.shape, erode) if erode else np.zeros(mask.shape, bool)
+    for offset, width in runs:
+        src = steps[width]
+        if abs(offset) >= h:
+            if erode:
+                out[...] = False
+            continue
+        if offset >= 0:
+            op(out[: h - offset], src[offset:], out=out[: h - offset])
+            if erode and offset:
+                out[h - offset :] = False
+        else:
+            op(out[-offset:], src[: h + offset], out=out[-offset:])
+            if erode:
+                out[:-offset] = False
+    return out
+
+
+def _opening(mask: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """``ndi.binary_opening(mask, structure=footprint)``, by whole-array operations."""
+    runs = _row_runs(footprint)
+    mask = np.asarray(mask, bool)
+    if runs is None or mask.ndim != 2 or mask.size == 0:
+        return ndi.binary_opening(mask, structure=footprint)
+    return _morph(_morph(mask, runs, erode=True), runs, erode=False)
+
+
+def _closing(mask: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """``ndi.binary_closing(mask, structure=footprint, border_value=0)``, by array operations."""
+    runs = _row_runs(footprint)
+    mask = np.asarray(mask, bool)
+    if runs is None or mask.ndim != 2 or mask.size == 0:
+        return ndi.binary_closing(mask, structure=footprint, border_value=0)
+    return _morph(_morph(mask, runs, erode=False), runs, erode=True)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -663,8 +743,8 @@ def _clean(mask, *, min_area, morphology_radius, fill_holes, padding) -> np.ndar
     out = mask.copy()
     if morphology_radius > 0:
         footprint = morphology.disk(morphology_radius)
-        out = ndi.binary_opening(out, structure=footprint)
-        out = ndi.binary_closing(out, structure=footprint, border_value=0)
+        out = _opening(out, footprint)
+        out = _closing(out, footprint)
     if min_area > 1:
         out = morphology.remove_small_objects(out, max_size=min_area - 1)
     if fill_holes:

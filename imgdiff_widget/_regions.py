@@ -67,26 +67,68 @@ def find_regions(
         labels, _ = ndi.label(mask, structure=np.ones((3, 3), bool))
     else:
         labels = mask
+    if boxes is not None:
+        found = _box_statistics(labels, score, boxes)
+    else:
+        found = _image_statistics(labels, score)
+    found.sort(key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3]))
+    return [
+        Region(
+            label=number,
+            bbox=tuple(int(v) for v in bbox),
+            area=area,
+            centroid=(float(centroid[0]), float(centroid[1])),
+            peak=peak,
+            mean_score=mean,
+        )
+        for number, (bbox, area, centroid, peak, mean) in enumerate(found, start=1)
+    ]
+
+
+def _box_statistics(labels: np.ndarray, score: np.ndarray, boxes: list) -> list[tuple]:
+    """Each label's statistics read from its own box alone.
+
+    The same numbers as :func:`_image_statistics`: the area and the row and
+    column sums are integers (exact in any order), the bounding box comes
+    from the rows and columns holding a pixel, and the score sum is
+    accumulated in float64 one pixel at a time in raster order, as
+    ``np.bincount`` accumulates it.
+    """
+    found = []
+    for label, box in enumerate(boxes, start=1):
+        if box is None:
+            continue
+        region = labels[box] == label
+        row_counts = np.count_nonzero(region, axis=1)
+        area = int(row_counts.sum())
+        if area == 0:
+            continue
+        col_counts = np.count_nonzero(region, axis=0)
+        row0, col0 = box[0].start, box[1].start
+        rows = np.flatnonzero(row_counts)
+        cols = np.flatnonzero(col_counts)
+        bbox = (
+            row0 + int(rows[0]),
+            col0 + int(cols[0]),
+            row0 + int(rows[-1]) + 1,
+            col0 + int(cols[-1]) + 1,
+        )
+        row_sum = int(row_counts @ np.arange(row0, row0 + row_counts.size, dtype=np.int64))
+        col_sum = int(col_counts @ np.arange(col0, col0 + col_counts.size, dtype=np.int64))
+        values = score[box][region]
+        total = np.cumsum(values, dtype=np.float64)[-1]  # sequential, as bincount adds
+        centroid = (row_sum / area, col_sum / area)
+        found.append((bbox, area, centroid, float(values.max()), float(total / area)))
+    return found
+
+
+def _image_statistics(labels: np.ndarray, score: np.ndarray) -> list[tuple]:
+    """Each label's statistics from one pass over the whole label image."""
     # One pass over the image keeps the marked pixels (in raster order); the
     # statistics are then bincounts over those alone: the same sums, in the
-    # same order, as scipy.ndimage's sum_labels / mean / center_of_mass, at a
-    # cost that grows with the marked area, not with the image.
-    if boxes is None:
-        rows, cols = np.nonzero(labels)
-        marked = labels[rows, cols]
-    else:
-        # Each label's pixels from its own box, in raster order: for each
-        # label the same pixels in the same order as the whole-image scan.
-        parts = [
-            (np.nonzero(labels[box] == label), box, label)
-            for label, box in enumerate(boxes, start=1)
-            if box is not None
-        ]
-        rows = np.concatenate([np.empty(0, np.intp)] + [r + b[0].start for (r, _), b, _ in parts])
-        cols = np.concatenate([np.empty(0, np.intp)] + [c + b[1].start for (_, c), b, _ in parts])
-        marked = np.concatenate(
-            [np.empty(0, np.intp)] + [np.full(r.size, n, np.intp) for (r, _), _, n in parts]
-        )
+    # same order, as scipy.ndimage's sum_labels / mean / center_of_mass.
+    rows, cols = np.nonzero(labels)
+    marked = labels[rows, cols]
     if rows.size == 0:
         return []
     size = int(marked.max()) + 1
@@ -118,15 +160,4 @@ def find_regions(
         )
         centroid = (float(row_sums[i] / areas[i]), float(col_sums[i] / areas[i]))
         found.append((bbox, int(areas[i]), centroid, float(extremes["peak"][i]), float(means[i])))
-    found.sort(key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3]))
-    return [
-        Region(
-            label=number,
-            bbox=tuple(int(v) for v in bbox),
-            area=area,
-            centroid=(float(centroid[0]), float(centroid[1])),
-            peak=peak,
-            mean_score=mean,
-        )
-        for number, (bbox, area, centroid, peak, mean) in enumerate(found, start=1)
-    ]
+    return found

@@ -166,16 +166,21 @@ def test_block_mean_averages_each_block_including_cut_ones(factor):
 
 
 def _clean_mask_reference(mask, *, min_area, morphology_radius, fill_holes, padding):
-    """clean_mask as it was: every step on the whole image at once."""
-    from imgdiff_widget._mask import _clean
+    """clean_mask as it was: every step on the whole image at once, by scipy / scikit-image."""
+    from skimage import morphology
 
-    return _clean(
-        mask,
-        min_area=min_area,
-        morphology_radius=morphology_radius,
-        fill_holes=fill_holes,
-        padding=padding,
-    )
+    out = mask.copy()
+    if morphology_radius > 0:
+        footprint = morphology.disk(morphology_radius)
+        out = ndi.binary_opening(out, structure=footprint)
+        out = ndi.binary_closing(out, structure=footprint, border_value=0)
+    if min_area > 1:
+        out = morphology.remove_small_objects(out, max_size=min_area - 1)
+    if fill_holes:
+        out = ndi.binary_fill_holes(out)
+    if padding > 0:
+        out = ndi.binary_dilation(out, structure=morphology.disk(padding))
+    return out
 
 
 def _marks(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -553,3 +558,77 @@ def test_group_marks_by_cell_groups_is_the_whole_image_grouping(seed):
         labels, boxes = group_marks(mask, reach, min_area, given)
         np.testing.assert_array_equal(labels, _group_marks_reference(mask, reach, min_area))
         assert boxes == ndi.find_objects(labels)
+
+
+_FOOTPRINTS = [
+    *range(6),  # disks of these radii
+    np.ones((3, 3), bool),
+    np.ones((1, 5), bool),
+    np.ones((7, 1), bool),
+    np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], bool),  # not row runs: scipy's own
+    np.ones((2, 2), bool),  # even sides: scipy's own
+]
+
+
+@pytest.mark.parametrize("footprint", range(len(_FOOTPRINTS)))
+@pytest.mark.parametrize("seed", range(3))
+def test_opening_and_closing_by_row_runs_are_scipys(footprint, seed):
+    from skimage import morphology
+
+    from imgdiff_widget._mask import _closing, _opening
+
+    rng = np.random.default_rng(seed)
+    fp = _FOOTPRINTS[footprint]
+    fp = morphology.disk(fp) if isinstance(fp, int) else fp
+    for shape in [(1, 1), (1, 30), (25, 1), (2, 9), (int(rng.integers(3, 90)), 71)]:
+        for mask in (
+            rng.random(shape) < rng.random(),
+            ndi.gaussian_filter(rng.random(shape), 1.5) > 0.5,
+            _marks(rng, shape) if min(shape) > 1 else np.ones(shape, bool),
+        ):
+            np.testing.assert_array_equal(
+                _opening(mask, fp), ndi.binary_opening(mask, structure=fp)
+            )
+            np.testing.assert_array_equal(
+                _closing(mask, fp), ndi.binary_closing(mask, structure=fp, border_value=0)
+            )
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("shape", [(1, 1), (1, 40), (37, 1), (64, 80), (203, 157)])
+def test_find_regions_from_loose_boxes_is_the_whole_image_statistics(seed, shape):
+    # Boxes larger than their labels (refine_to_support trims inside them),
+    # None for absent labels, and boxes of labels with no pixel left.
+    rng = np.random.default_rng(seed)
+    labels = _random_labels(rng, shape)
+    score = rng.random(shape, dtype=np.float32)
+    boxes = []
+    for box in ndi.find_objects(labels, max_label=int(labels.max()) + 3):
+        if box is None:
+            box = (slice(0, shape[0]), slice(0, shape[1])) if rng.random() < 0.5 else None
+        else:
+            grow = rng.integers(0, 4, size=4)
+            box = (
+                slice(max(box[0].start - grow[0], 0), box[0].stop + grow[1]),
+                slice(max(box[1].start - grow[2], 0), box[1].stop + grow[3]),
+            )
+        boxes.append(box)
+    got = [
+        (r.bbox, r.area, r.centroid, r.peak, r.mean_score)
+        for r in find_regions(labels, score, boxes=boxes)
+    ]
+    assert got == _regions_reference(labels, score)  # exactly, not approximately
+
+
+def test_region_means_add_the_scores_in_raster_order():
+    # Scores spanning many binary orders of magnitude: a sum in another order
+    # (numpy's pairwise sum) rounds differently.
+    rng = np.random.default_rng(5)
+    labels = np.zeros((300, 400), np.int32)
+    labels[10:290, 20:380] = 1
+    labels[50:60, 30:90] = 2
+    score = (rng.random(labels.shape) ** 12).astype(np.float32)
+    boxes = ndi.find_objects(labels)
+    expected = _regions_reference(labels, score)
+    for found in (find_regions(labels, score, boxes=boxes), find_regions(labels, score)):
+        assert [r.mean_score for r in found] == [item[4] for item in expected]
