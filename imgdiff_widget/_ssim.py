@@ -81,6 +81,22 @@ def _band_matrix(taps: np.ndarray, block: int) -> np.ndarray:
     return m
 
 
+def _blocks(array: np.ndarray, block: int, halo: int, *, axis: int) -> np.ndarray:
+    """Overlapping windows of ``block + halo`` along `axis` of a 2-D array, every `block`.
+
+    The windows are stacked on a new first axis: ``(n, block + halo, cols)``
+    for ``axis=0`` and ``(n, rows, block + halo)`` for ``axis=1``. A view,
+    read-only where the windows overlap.
+    """
+    n = (array.shape[axis] - halo) // block
+    shape = [*array.shape]
+    shape[axis] = block + halo
+    step = block * array.strides[axis]
+    return as_strided(
+        array, shape=(n, *shape), strides=(step, *array.strides), writeable=halo == 0
+    )
+
+
 def _moderate(values: np.ndarray) -> bool:
     """Whether every value is finite and its square is too (one BLAS pass).
 
@@ -192,10 +208,18 @@ class _Plan:
             "acc": np.empty((blocked, *rest), np.float64),
             "tmp": np.empty((h, *rest), np.float64),
         }
+        if self.row_matrix is not None:
+            # The overlapping blocks of rows the matrix products read and
+            # write, made once (as_strided is slow next to a small product).
+            flat = bufs["x64"].reshape(blocked + 2 * r, -1)
+            bufs["row_windows"] = _blocks(flat, _ROW_BLOCK, 2 * r, axis=0)
+            bufs["row_out"] = bufs["acc"].reshape(blocked // _ROW_BLOCK, _ROW_BLOCK, -1)
         if self.col_matrix is not None:
             cols = self.col_blocks * _COL_BLOCK
             bufs["ext"] = np.zeros((h, cols + 2 * r))
             bufs["cols"] = np.empty((h, cols))
+            bufs["col_windows"] = _blocks(bufs["ext"], _COL_BLOCK, 2 * r, axis=1)
+            bufs["col_out"] = _blocks(bufs["cols"], _COL_BLOCK, 0, axis=1)
         # Box sums of 2, 4, 8, ... rows (uniform window, see _filter).
         for level in self.box_levels[1:]:
             bufs[f"s{level}"] = np.empty((n - level + 1, *rest), np.float64)
@@ -218,18 +242,8 @@ class _Plan:
         x64 = bufs["x64"]
         np.copyto(x64[:n], src)
         x64[n:] = 0.0  # rows past a short strip: stale values could be NaN
-        flat = x64.reshape(len(x64), -1)
-        row, col = flat.strides
-        windows = as_strided(
-            flat,
-            shape=(blocks, _ROW_BLOCK + 2 * r, flat.shape[1]),
-            strides=(_ROW_BLOCK * row, row, col),
-            writeable=False,
-        )
-        acc = bufs["acc"]
-        out = acc[: blocks * _ROW_BLOCK].reshape(blocks, _ROW_BLOCK, -1)
-        np.matmul(self.row_matrix, windows, out=out)
-        self._round(acc[:h], dst)
+        np.matmul(self.row_matrix, bufs["row_windows"][:blocks], out=bufs["row_out"][:blocks])
+        self._round(bufs["acc"][:h], dst)
         if self.col_matrix is None:
             self._filter_other_axes(dst)
             return
@@ -240,18 +254,7 @@ class _Plan:
         np.copyto(ext[:, r : r + width], dst)
         ext[:, :r] = dst[:, self.left]
         ext[:, r + width : 2 * r + width] = dst[:, self.right]
-        windows = as_strided(
-            ext,
-            shape=(self.col_blocks, h, _COL_BLOCK + 2 * r),
-            strides=(_COL_BLOCK * ext.strides[1], ext.strides[0], ext.strides[1]),
-            writeable=False,
-        )
-        out = as_strided(
-            cols,
-            shape=(self.col_blocks, h, _COL_BLOCK),
-            strides=(_COL_BLOCK * cols.strides[1], cols.strides[0], cols.strides[1]),
-        )
-        np.matmul(windows, self.col_matrix, out=out)
+        np.matmul(bufs["col_windows"][:, :h], self.col_matrix, out=bufs["col_out"][:, :h])
         self._round(cols[:, :width], dst)
 
     def _round(self, sums: np.ndarray, dst: np.ndarray) -> None:
@@ -260,10 +263,9 @@ class _Plan:
         A box sum is scaled by the float64 reciprocal of the size: within one
         float64 rounding of scipy's division, and much cheaper.
         """
-        if self.gaussian:
-            np.copyto(dst, sums, casting="same_kind")
-        else:
-            np.multiply(sums, 1.0 / self.win_size, out=dst, casting="same_kind")
+        if not self.gaussian:
+            np.multiply(sums, 1.0 / self.win_size, out=sums)  # scratch
+        np.copyto(dst, sums, casting="same_kind")
 
     def _filter_other_axes(self, dst: np.ndarray) -> None:
         """Filter `dst` along axes 1.. with the scipy calls scikit-image makes."""
