@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 from skimage import morphology
 
 from ._errors import ParameterError
-from ._parallel import map_strips
+from ._parallel import map_strips, map_tasks
 
 __all__ = [
     "NoiseModel",
@@ -189,9 +189,15 @@ def threshold_with_boxes(
     # A 4-connected run of pixels above `low` crosses 4-adjacent cells, all
     # with a maximum above `low`: each 4-connected group of such cells holds
     # whole components, and no pixel of another group touches them.
-    for crop, own in _cell_groups(cell_max > low, score.shape, _GROUP_CELL):
+    groups = list(_cell_groups(cell_max > low, score.shape, _GROUP_CELL))
+
+    def threshold(group):
+        crop, own = group
         offset = (crop[0].start, crop[1].start)
-        part, found = _hysteresis(score[crop], low, high, valid[crop], offset, own)
+        return _hysteresis(score[crop], low, high, valid[crop], offset, own)
+
+    work = sum(own.size for _, own in groups)
+    for (crop, _), (part, found) in zip(groups, map_tasks(threshold, groups, work), strict=True):
         mask[crop] |= part
         boxes += found
     return mask, boxes
@@ -372,6 +378,7 @@ def refine_to_support(
         support = SupportMap(a, b, level)
     elif support._level != level:
         raise ValueError("the support map was made for another level")
+    todo = []  # (label, crop, its pixels, cache key, support there) of regions to trim
     for index, box in enumerate(boxes, start=1):
         if box is None:
             continue
@@ -381,13 +388,24 @@ def refine_to_support(
         key = (rows.start, rows.stop, cols.start, cols.stop, region.tobytes())
         trimmed = support.trimmed.get(key)
         if trimmed is None:
-            trimmed = region
-            support_here = support[rows, cols] & region
-            if support_here.sum() >= 0.05 * region.sum():
-                closed = _closing(support_here, _DISK_2)
-                trimmed = _drop_specks(_fill_holes(closed) & region)
-            support.keep(key, trimmed)
-        out[rows, cols][trimmed] = index
+            # The support is read (and found, on first reading) here, on
+            # this thread; the trims below only read it.
+            todo.append((index, (rows, cols), region, key, support[rows, cols]))
+        else:
+            np.copyto(out[rows, cols], index, where=trimmed)
+
+    def trim(task):
+        _, _, region, _, changed = task
+        support_here = changed & region
+        if support_here.sum() < 0.05 * region.sum():
+            return region
+        closed = _closing(support_here, _DISK_2)
+        return _drop_specks(_fill_holes(closed) & region)
+
+    work = sum(task[2].size for task in todo)
+    for (index, crop, _, key, _), trimmed in zip(todo, map_tasks(trim, todo, work), strict=True):
+        support.keep(key, trimmed)
+        np.copyto(out[crop], index, where=trimmed)
     return out
 
 
@@ -570,8 +588,11 @@ def clean_labels(
     whole cleaned mask, but found group by group on crops (see
     :func:`clean_mask`), so that the cost follows the marked area. With a
     `cache` (a dict kept by the caller between calls on the same image), a
-    group met before (same crop, same marks) is not cleaned again, and its
-    opening and closing are reused when only `min_area` or `fill_holes` changed.
+    group's opening and closing, and the areas of their 4-connected objects,
+    are found once for its marks (same crop, same marks) and reused when only
+    `min_area` or `fill_holes` changed; its labels are found once for each
+    set of objects kept (another `min_area` that keeps the same objects
+    costs a look-up).
 
     Returns
     -------
@@ -584,23 +605,53 @@ def clean_labels(
         found, _ = ndi.label(mask)
         boxes = [box for box in ndi.find_objects(found) if box is not None]
     reach = 2 * max(morphology_radius, 0) + 2
-    groups = []  # (crop, local labels, count) per group with marks left
+    groups = []  # (crop, local labels, count) per group
+    pending = []  # (index in groups, marks, cache key, kept opening) of groups to clean
     for crop, own in _groups(boxes, (h, w), reach):
         marks = mask[crop] & own
-        if cache is None:
-            local, count = _clean_group(marks, min_area, morphology_radius, fill_holes, None)
-        else:
+        key = base = None
+        if cache is not None:
             where = (crop[0].start, crop[0].stop, crop[1].start, crop[1].stop)
             key = (where, morphology_radius, marks.tobytes())
-            found = cache.get((key, min_area, fill_holes))
-            if found is None:
-                found = _clean_group(marks, min_area, morphology_radius, fill_holes, (cache, key))
-                _keep(cache, (key, min_area, fill_holes), found)
-            local, count = found
-        if not count:
-            continue
-        groups.append((crop, local, count))
-    return _assemble(groups, (h, w))
+            base = cache.get(key)
+            if base is not None:
+                # The same objects kept as a result met before: its labels.
+                found = cache.get((key, _kept(base[1], min_area).tobytes(), fill_holes))
+                if found is not None:
+                    groups.append((crop, *found))
+                    continue
+        pending.append((len(groups), marks, key, base))
+        groups.append((crop, None, 0))
+
+    eight = np.ones((3, 3), bool)
+
+    def clean(task):
+        # clean_mask's steps (padding 0), the opening and closing and their
+        # 4-connected objects' areas kept for another min_area or fill_holes.
+        _, marks, _, base = task
+        if base is None:
+            opened = _clean(
+                marks, min_area=1, morphology_radius=morphology_radius, fill_holes=False, padding=0
+            )
+            objects, _ = ndi.label(opened)  # 4-connected, as remove_small_objects counts
+            base = (objects, np.bincount(objects.ravel()))
+        kept = _kept(base[1], min_area)
+        cleaned = kept[base[0]]
+        if fill_holes:
+            cleaned = _fill_holes(cleaned)
+        return base, kept, ndi.label(cleaned, structure=eight)
+
+    work = sum(task[1].size for task in pending)
+    for (index, _, key, old), (base, kept, found) in zip(
+        pending, map_tasks(clean, pending, work), strict=True
+    ):
+        if key is not None:
+            if old is None:
+                _keep(cache, key, base, len(key[-1]) + base[0].nbytes + base[1].nbytes)
+            size = len(key[-1]) + found[0].nbytes
+            _keep(cache, (key, kept.tobytes(), fill_holes), found, size)
+        groups[index] = (groups[index][0], *found)
+    return _assemble([group for group in groups if group[2]], (h, w))
 
 
 def group_marks(
@@ -670,66 +721,66 @@ def _assemble(groups, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[sl
     Returns the labels and each label's box.
     """
     h, w = shape
-    keys, found_boxes = [], []
-    for crop, local, _ in groups:
+
+    def describe(group):
+        # Each label's box in the crop, and the raster index of its first pixel.
+        crop, local, _ = group
         row0, col0 = crop[0].start, crop[1].start
+        keys, found = [], []
         for index, (rows, cols) in enumerate(ndi.find_objects(local), start=1):
             first = cols.start + int(np.argmax(local[rows.start, cols] == index))
             keys.append((row0 + rows.start) * w + col0 + first)
-            found_boxes.append(
+            found.append(
                 (
                     slice(row0 + rows.start, row0 + rows.stop),
                     slice(col0 + cols.start, col0 + cols.stop),
                 )
             )
+        return keys, found
+
+    work = sum(local.size for _, local, _ in groups)
+    described = map_tasks(describe, groups, work)
+    keys = [key for group_keys, _ in described for key in group_keys]
+    found_boxes = [box for _, group_boxes in described for box in group_boxes]
     number = np.empty(len(keys), np.int32)
     number[np.argsort(np.array(keys, np.int64), kind="stable")] = np.arange(
         1, len(keys) + 1, dtype=np.int32
     )
     labels = np.zeros((h, w), np.int32)  # pages never written stay untouched
     boxes: list = [None] * len(keys)
+    remaps = []
     start = 0
-    for crop, local, count in groups:
+    for _, _, count in groups:
         remap = np.zeros(count + 1, np.int32)
         remap[1:] = number[start : start + count]
         for k in range(start, start + count):
             boxes[number[k] - 1] = found_boxes[k]
+        remaps.append(remap)
         start += count
-        marked = local > 0
-        labels[crop][marked] = remap[local[marked]]
+
+    def paint(item):
+        # Each group writes its own marked pixels only (crops may overlap,
+        # marks never do), so groups can be painted side by side.
+        (crop, local, _), remap = item
+        np.copyto(labels[crop], remap[local], where=local > 0)
+
+    map_tasks(paint, zip(groups, remaps, strict=True), work)
     return labels, boxes
-
-
-def _clean_group(marks, min_area, morphology_radius, fill_holes, cached):
-    """One group's cleaned and labelled marks; the opening/closing from `cached` when there."""
-    opened = None
-    if cached is not None:
-        cache, key = cached
-        opened = cache.get(key)
-        if opened is None:
-            opened = _clean(
-                marks, min_area=1, morphology_radius=morphology_radius, fill_holes=False, padding=0
-            )
-            _keep(cache, key, opened)
-        marks, morphology_radius = opened, 0
-    objects = _clean(
-        marks,
-        min_area=min_area,
-        morphology_radius=morphology_radius,
-        fill_holes=fill_holes,
-        padding=0,
-    )
-    return ndi.label(objects, structure=np.ones((3, 3), bool))
 
 
 # Bytes of groups a clean_labels cache keeps before it starts afresh.
 _CACHE_BYTES = 128 << 20
 
 
-def _keep(cache: dict, key, value) -> None:
-    """Store in a clean_labels cache, emptying it first when it holds too much."""
-    size = len(key[-1] if isinstance(key[-1], bytes) else key[0][-1])
-    size += sum(getattr(v, "nbytes", 0) for v in (value if isinstance(value, tuple) else (value,)))
+def _kept(areas: np.ndarray, min_area: int) -> np.ndarray:
+    """Which labelled objects ``remove_small_objects(max_size=min_area - 1)`` keeps."""
+    kept = areas >= max(min_area, 1)
+    kept[0] = False  # the background
+    return kept
+
+
+def _keep(cache: dict, key, value, size: int) -> None:
+    """Store in a clean_labels cache (`size` bytes), emptying it first when it holds too much."""
     total = cache.get("_bytes", 0) + size
     if total > _CACHE_BYTES:
         cache.clear()
@@ -746,7 +797,8 @@ def _clean(mask, *, min_area, morphology_radius, fill_holes, padding) -> np.ndar
         out = _opening(out, footprint)
         out = _closing(out, footprint)
     if min_area > 1:
-        out = morphology.remove_small_objects(out, max_size=min_area - 1)
+        objects, _ = ndi.label(out)  # 4-connected, as remove_small_objects counts
+        out = _kept(np.bincount(objects.ravel()), min_area)[objects]
     if fill_holes:
         out = _fill_holes(out)
     if padding > 0:

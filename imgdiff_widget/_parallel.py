@@ -11,10 +11,12 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["cpu_count", "map_strips"]
+__all__ = ["cpu_count", "map_strips", "map_tasks"]
 
 # Row strips processed at a time (bytes).
 _STRIP_BYTES = 1 << 20
+# Below this much work (e.g. pixels) map_tasks stays on the calling thread.
+_TASKS_MIN_WORK = 1 << 18
 
 
 def cpu_count() -> int:
@@ -43,3 +45,19 @@ def map_strips(fn: Callable[[slice], object], height: int, row_bytes: int) -> No
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for done in pool.map(fn, bounds):
             del done
+
+
+def map_tasks(fn: Callable, items, work: int | None = None) -> list:
+    """``[fn(item) for item in items]``, the calls spread over all cores.
+
+    For independent pieces of work that spend their time in NumPy or
+    scipy.ndimage (which release the GIL). `work` (e.g. the pixels the calls
+    read in all) below about 256 k keeps them on the calling thread, where a
+    pool would cost more than it saves. Results come in the order of `items`.
+    """
+    items = list(items)
+    workers = min(cpu_count(), len(items))
+    if workers <= 1 or (work is not None and work < _TASKS_MIN_WORK):
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))

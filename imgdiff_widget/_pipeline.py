@@ -349,7 +349,7 @@ def _threshold(noise, p: DiffParams, _pipe):
         raw, boxes = threshold_with_boxes(
             noise["score_map"], threshold, noise["compared"], cell_max=noise["cell_max"]
         )
-    antialiased = np.zeros_like(raw)
+    antialiased = np.zeros(raw.shape, bool)  # pages never written stay untouched
     if noise["aa_flags"] is not None:
         # Anti-aliased pixels changed enough to count: reported and drawn
         # apart, never marked (pixelmatch's cut for the photo metrics).
@@ -404,9 +404,20 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
         "thresholded": thresholded,
         "labels": labels,
         "boxes": boxes,  # each label's box, when known (the regions stage reads only those)
-        "mask": labels > 0,
+        "mask": _marked(labels, boxes),
         "min_area": min_area,
     }
+
+
+def _marked(labels: np.ndarray, boxes: list | None) -> np.ndarray:
+    """``labels > 0``, read from the labels' boxes alone when they are known."""
+    if boxes is None:
+        return labels > 0
+    mask = np.zeros(labels.shape, bool)  # pages never written stay untouched
+    for box in boxes:
+        if box is not None:
+            np.greater(labels[box], 0, out=mask[box])
+    return mask
 
 
 def _drop_antialiasing_regions(

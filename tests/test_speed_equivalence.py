@@ -632,3 +632,57 @@ def test_region_means_add_the_scores_in_raster_order():
     expected = _regions_reference(labels, score)
     for found in (find_regions(labels, score, boxes=boxes), find_regions(labels, score)):
         assert [r.mean_score for r in found] == [item[4] for item in expected]
+
+
+def test_the_threaded_paths_give_the_one_thread_results(monkeypatch):
+    # Work spread over threads (forced here, whatever the size and the CPUs)
+    # gives what one thread gives: the same masks, labels, boxes and trims.
+    from imgdiff_widget import _parallel
+    from imgdiff_widget._mask import (
+        _groups,
+        cell_maxima,
+        clean_labels,
+        group_marks,
+        refine_to_support,
+        threshold_with_boxes,
+    )
+
+    rng = np.random.default_rng(3)
+    shape = (230, 260)
+    score = np.zeros(shape, np.float32)  # blobs apart, and specks: many groups
+    score[rng.integers(0, shape[0], 14), rng.integers(0, shape[1], 14)] = 60 * rng.random(14)
+    score = np.clip(ndi.gaussian_filter(score, 4) + 0.02 * rng.random(shape), 0, 1)
+    score = score.astype(np.float32)
+    score[rng.random(shape) > 0.999] = 0.9
+    valid = rng.random(shape) > 0.05
+    a = rng.random((*shape, 3), dtype=np.float32)
+    b = np.where(rng.random(shape)[..., None] > 0.4, a, a * 0.7 + 0.3).astype(np.float32)
+    cut = 0.1
+
+    def run():
+        raw, boxes = threshold_with_boxes(score, cut, valid, cell_max=cell_maxima(score))
+        cache: dict = {}
+        cleaned = [
+            clean_labels(
+                raw, min_area=area, morphology_radius=1, fill_holes=True, boxes=boxes, cache=cache
+            )
+            for area in (8, 40, 8)
+        ]
+        labels, found = cleaned[0]
+        trimmed = refine_to_support(labels, a, b, boxes=found)
+        marks = group_marks(score > cut, 3, 4)
+        return raw, boxes, cleaned, trimmed, marks
+
+    expected = run()
+    monkeypatch.setattr(_parallel, "_TASKS_MIN_WORK", 0)
+    monkeypatch.setattr(_parallel, "cpu_count", lambda: 3)
+    got = run()
+    np.testing.assert_array_equal(got[0], expected[0])
+    assert got[1] == expected[1]
+    assert len(list(_groups(got[1], shape, 4))) > 2  # several groups, so several threads
+    for (labels, boxes), (want, want_boxes) in zip(got[2], expected[2], strict=True):
+        np.testing.assert_array_equal(labels, want)
+        assert boxes == want_boxes == ndi.find_objects(want)
+    np.testing.assert_array_equal(got[3], expected[3])
+    np.testing.assert_array_equal(got[4][0], expected[4][0])
+    assert got[4][1] == expected[4][1]
