@@ -380,12 +380,12 @@ class _Plan:
             np.multiply(uxy, cn, out=uxy)  # vxy
         np.multiply(uxy, 2, out=uxy)
         np.add(uxy, c2, out=uxy)  # A2
-        np.multiply(ux, 2, out=ux)
-        np.multiply(ux, uy, out=ux)
-        np.add(ux, c1, out=ux)  # A1
-        np.multiply(ux, uxy, out=ux)  # A1 * A2
+        # (2 * ux) * uy is 2 * (ux * uy) exactly (doubling is exact): reuse t2.
+        np.multiply(t2, 2, out=t2)
+        np.add(t2, c1, out=t2)  # A1
+        np.multiply(t2, uxy, out=t2)  # A1 * A2
         dst = self.out[s0:s1]
-        np.divide(ux, t1, out=dst)
+        np.divide(t2, t1, out=dst)
 
         # Interior sum(s) for the mean.
         r0, r1 = max(s0, self.pad), min(s1, height - self.pad)
