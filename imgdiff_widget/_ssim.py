@@ -18,12 +18,22 @@ intermediate roundings, not just the same mathematics:
 * along axis 0 each strip carries ``radius`` halo rows on each side, taken
   from the full image (mirrored with scipy's ``'reflect'`` rule at the top and
   bottom), so every filtered row sees exactly the whole-image neighbourhood;
-  the taps are summed in float64 and rounded once to float32, as scipy's
-  C filters do (vectorised over whole rows with numpy, which is several times
-  faster than scipy's strided column lines);
-* along the remaining axes whole rows are filtered with the very scipy calls
-  scikit-image makes (``uniform_filter1d`` / ``gaussian_filter1d`` with
-  ``truncate=3.5``, ``mode='reflect'``);
+* each pass sums the float64 products of the taps with float32 values and
+  rounds once to float32, as scipy's C filters do. It is done as banded
+  matrix products in BLAS: blocks of ``_ROW_BLOCK`` output rows (axis 0) or
+  ``_COL_BLOCK`` output columns (axis 1 of a 2-D image, with the 'reflect'
+  halo written around a float64 copy of the rows) times a small matrix
+  holding the taps on its band. Only the order of the float64 additions
+  differs from scipy. The box filter is summed with unit taps (exact for
+  float32 data) and scaled by the reciprocal of its size, which reproduces
+  scipy's division even where the mean falls exactly halfway between two
+  float32 values (summing ``x / size`` term by term does not, in ~0.1 % of
+  pixels);
+* the axes past 1 of n-D and multichannel images are filtered with the very
+  scipy calls scikit-image makes (``uniform_filter1d`` / ``gaussian_filter1d``
+  with ``truncate=3.5``, ``mode='reflect'``), and so is every axis past 0 of
+  a strip holding a non-finite value (where the band's zeros would turn into
+  NaN), whose axis 0 is then summed tap by tap with numpy on whole rows;
 * the element-wise algebra is evaluated in float32 in scikit-image's
   order, in place in per-strip buffers.
 
