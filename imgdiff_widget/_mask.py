@@ -337,6 +337,7 @@ def refine_to_support(
     level: float = _SUPPORT_LEVEL,
     boxes: list | None = None,
     support: SupportMap | None = None,
+    overwrite: bool = False,
 ) -> np.ndarray:
     """Trim each labelled region to the pixels that really changed.
 
@@ -364,13 +365,23 @@ def refine_to_support(
         The changed pixels of A and B, kept between calls: a later call
         reads what an earlier one computed, and a region met before (same
         crop, same pixels) is not trimmed again.
+    overwrite : bool, optional
+        Trim `labels` in place (and return it) instead of making new labels.
 
     Returns
     -------
     ndarray of int
         New labels, each region a subset of its old self.
     """
-    out = np.zeros(labels.shape, labels.dtype)  # pages never written stay untouched
+    # (New labels from lazy zeros: pages never written stay untouched.)
+    out = labels if overwrite else np.zeros(labels.shape, labels.dtype)
+
+    def write(index, crop, region, trimmed):
+        if overwrite:
+            np.copyto(out[crop], 0, where=region & ~trimmed)
+        else:
+            np.copyto(out[crop], index, where=trimmed)
+
     halo = 3
     if boxes is None:
         boxes = ndi.find_objects(labels)
@@ -392,7 +403,7 @@ def refine_to_support(
             # this thread; the trims below only read it.
             todo.append((index, (rows, cols), region, key, support[rows, cols]))
         else:
-            np.copyto(out[rows, cols], index, where=trimmed)
+            write(index, (rows, cols), region, trimmed)
 
     def trim(task):
         _, _, region, _, changed = task
@@ -403,9 +414,11 @@ def refine_to_support(
         return _drop_specks(_fill_holes(closed) & region)
 
     work = sum(task[2].size for task in todo)
-    for (index, crop, _, key, _), trimmed in zip(todo, map_tasks(trim, todo, work), strict=True):
+    for (index, crop, region, key, _), trimmed in zip(
+        todo, map_tasks(trim, todo, work), strict=True
+    ):
         support.keep(key, trimmed)
-        np.copyto(out[crop], index, where=trimmed)
+        write(index, crop, region, trimmed)
     return out
 
 
@@ -621,9 +634,7 @@ def clean_labels(
                     groups.append((crop, *found))
                     continue
         pending.append((len(groups), marks, key, base))
-        groups.append((crop, None, 0))
-
-    eight = np.ones((3, 3), bool)
+        groups.append((crop, None, 0, None))
 
     def clean(task):
         # clean_mask's steps (padding 0), the opening and closing and their
@@ -639,7 +650,7 @@ def clean_labels(
         cleaned = kept[base[0]]
         if fill_holes:
             cleaned = _fill_holes(cleaned)
-        return base, kept, ndi.label(cleaned, structure=eight)
+        return base, kept, _labelled(cleaned)
 
     work = sum(task[1].size for task in pending)
     for (index, _, key, old), (base, kept, found) in zip(
@@ -655,7 +666,12 @@ def clean_labels(
 
 
 def group_marks(
-    mask: np.ndarray, reach: int, min_area: int, cells: np.ndarray | None = None
+    mask: np.ndarray,
+    reach: int,
+    min_area: int,
+    cells: np.ndarray | None = None,
+    *,
+    cache: dict | None = None,
 ) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
     """Label marks, joining those within `reach` pixels into one region.
 
@@ -675,6 +691,10 @@ def group_marks(
     cells : ndarray of bool, optional
         Which cells hold a mark (a superset will do), e.g. ``cell_maxima(score)
         > threshold`` when `mask` is ``score > threshold``.
+    cache : dict, optional
+        Kept by the caller between calls on the same image (as for
+        :func:`clean_labels`): a group's grouping is found once for its
+        marks, and another `min_area` only filters it.
 
     Returns
     -------
@@ -691,57 +711,90 @@ def group_marks(
             if mask.size
             else np.zeros((rows.size, cols.size), bool)
         )
-    found = []  # (crop, local labels, count) per group with regions left
     eight = np.ones((3, 3), bool)
+    diamond = morphology.diamond(reach).astype(bool) if reach > 0 else None
     # Marks within `reach` (< one cell) lie in the same or 8-adjacent cells.
+    groups = []  # (crop, marks, cache key, grouping met before) of groups with marks
     for crop, own in _cell_groups(cells, (h, w), cell, structure=eight):
         marks = mask[crop] & own
         if not marks.any():
             continue
-        joined = ndi.binary_dilation(marks, iterations=reach) if reach > 0 else marks
-        local, count = ndi.label(joined, structure=eight)
-        local[~marks] = 0
-        # The groups kept (enough marked pixels), renumbered 1..n in the crop.
-        areas = np.bincount(local.ravel(), minlength=count + 1)
-        areas[0] = 0
+        key = base = None
+        if cache is not None:
+            where = (crop[0].start, crop[0].stop, crop[1].start, crop[1].stop)
+            key = ("group_marks", where, reach, marks.tobytes())
+            base = cache.get(key)
+        groups.append((crop, marks, key, base))
+
+    def group(task):
+        # The marks' groups (kept for another min_area), then those kept,
+        # renumbered 1..n in the crop, labelled and described.
+        _, marks, _, base = task
+        if base is None:
+            # `reach` 4-connected steps: one dilation by the diamond of that radius.
+            joined = _morph(marks, _row_runs(diamond), erode=False) if reach > 0 else marks
+            local, count = ndi.label(joined, structure=eight)
+            local[~marks] = 0
+            areas = np.bincount(local.ravel(), minlength=count + 1)
+            areas[0] = 0
+            base = (local, areas)
+        local, areas = base
         kept = areas >= max(min_area, 1)
-        if kept.any():
-            remap = np.zeros(count + 1, np.int32)
-            remap[kept] = np.arange(1, np.count_nonzero(kept) + 1, dtype=np.int32)
-            found.append((crop, remap[local], int(np.count_nonzero(kept))))
+        count = int(np.count_nonzero(kept))
+        if count == 0:
+            return base, (None, 0, None)
+        if count == kept.size - 1:  # all kept: already numbered 1..n
+            return base, (local, count, _describe(local))
+        remap = np.zeros(kept.size, np.int32)
+        remap[kept] = np.arange(1, count + 1, dtype=np.int32)
+        local = remap[local]
+        return base, (local, count, _describe(local))
+
+    work = sum(task[1].size for task in groups)
+    found = []
+    for (crop, _, key, old), (base, labelled) in zip(
+        groups, map_tasks(group, groups, work), strict=True
+    ):
+        if key is not None and old is None:
+            _keep(cache, key, base, len(key[-1]) + base[0].nbytes + base[1].nbytes)
+        if labelled[1]:
+            found.append((crop, *labelled))
     return _assemble(found, (h, w))
+
+
+def _describe(local: np.ndarray) -> tuple[list[tuple[int, int]], list[tuple[slice, slice]]]:
+    """Each label of a crop's labels (1..n, none missing): its first pixel and its box."""
+    firsts, boxes = [], []
+    for index, (rows, cols) in enumerate(ndi.find_objects(local), start=1):
+        firsts.append((rows.start, cols.start + int(np.argmax(local[rows.start, cols] == index))))
+        boxes.append((rows, cols))
+    return firsts, boxes
+
+
+def _labelled(objects: np.ndarray) -> tuple[np.ndarray, int, tuple]:
+    """A crop's 8-connected labels, their count and :func:`_describe`, for :func:`_assemble`."""
+    local, count = ndi.label(objects, structure=np.ones((3, 3), bool))
+    return local, count, _describe(local) if count else ([], [])
 
 
 def _assemble(groups, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
     """One label image from groups' crops, numbered as labelling the whole image numbers.
 
-    `groups` holds ``(crop, local labels, count)``, each crop's labels
-    numbered 1..count. A label's global number is the raster order of its
+    `groups` holds ``(crop, local labels, count, described)``, each crop's
+    labels numbered 1..count in raster order and described by
+    :func:`_describe`. A label's global number is the raster order of its
     first pixel (which lies in its top row), as ``ndi.label`` gives it.
     Returns the labels and each label's box.
     """
     h, w = shape
-
-    def describe(group):
-        # Each label's box in the crop, and the raster index of its first pixel.
-        crop, local, _ = group
+    keys, found_boxes = [], []
+    for crop, _, _, (firsts, local_boxes) in groups:
         row0, col0 = crop[0].start, crop[1].start
-        keys, found = [], []
-        for index, (rows, cols) in enumerate(ndi.find_objects(local), start=1):
-            first = cols.start + int(np.argmax(local[rows.start, cols] == index))
-            keys.append((row0 + rows.start) * w + col0 + first)
-            found.append(
-                (
-                    slice(row0 + rows.start, row0 + rows.stop),
-                    slice(col0 + cols.start, col0 + cols.stop),
-                )
-            )
-        return keys, found
-
-    work = sum(local.size for _, local, _ in groups)
-    described = map_tasks(describe, groups, work)
-    keys = [key for group_keys, _ in described for key in group_keys]
-    found_boxes = [box for _, group_boxes in described for box in group_boxes]
+        keys += [(row0 + r) * w + col0 + c for r, c in firsts]
+        found_boxes += [
+            (slice(row0 + r.start, row0 + r.stop), slice(col0 + c.start, col0 + c.stop))
+            for r, c in local_boxes
+        ]
     number = np.empty(len(keys), np.int32)
     number[np.argsort(np.array(keys, np.int64), kind="stable")] = np.arange(
         1, len(keys) + 1, dtype=np.int32
@@ -750,7 +803,7 @@ def _assemble(groups, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[sl
     boxes: list = [None] * len(keys)
     remaps = []
     start = 0
-    for _, _, count in groups:
+    for _, _, count, _ in groups:
         remap = np.zeros(count + 1, np.int32)
         remap[1:] = number[start : start + count]
         for k in range(start, start + count):
@@ -761,9 +814,14 @@ def _assemble(groups, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[sl
     def paint(item):
         # Each group writes its own marked pixels only (crops may overlap,
         # marks never do), so groups can be painted side by side.
-        (crop, local, _), remap = item
-        np.copyto(labels[crop], remap[local], where=local > 0)
+        (crop, local, _, _), remap = item
+        if np.all(np.diff(remap[1:]) == 1):
+            # Numbered in a run, in order (no other group's label in between): an add.
+            np.add(local, remap[1] - 1, out=labels[crop], where=local > 0)
+        else:
+            np.copyto(labels[crop], remap[local], where=local > 0)
 
+    work = sum(local.size for _, local, _, _ in groups)
     map_tasks(paint, zip(groups, remaps, strict=True), work)
     return labels, boxes
 

@@ -375,7 +375,9 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
         # grouping into regions looks across small gaps, so that a changed
         # word is one region, not one per letter.
         cells = noise["cell_max"] > thresholded["threshold"]
-        labels, boxes = group_marks(raw, _PIXEL_GROUPING, min_area, cells)
+        labels, boxes = group_marks(
+            raw, _PIXEL_GROUPING, min_area, cells, cache=noise["clean_cache"]
+        )
         count = len(boxes)
     else:
         min_area = auto_min_area(raw.shape) if p.min_area == "auto" else int(p.min_area)
@@ -388,7 +390,10 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
             cache=noise["clean_cache"],
         )
         count = len(boxes)
-        labels = refine_to_support(labels, None, None, boxes=boxes, support=noise["support"])
+        # In place: the labels were made for this call alone.
+        labels = refine_to_support(
+            labels, None, None, boxes=boxes, support=noise["support"], overwrite=True
+        )
         if noise["aa_flags"] is not None:
             _drop_antialiasing_regions(labels, boxes, noise["aa_flags"], noise["pixel_delta"])
     if p.padding:

@@ -384,10 +384,16 @@ def test_refine_with_a_kept_support_map_gives_the_plain_result(seed):
     for _ in range(2):  # the second time from the kept tiles and trimmed regions
         for labels in (_random_labels(rng, shape), _random_labels(rng, shape)):
             boxes = ndi.find_objects(labels)
+            expected = refine_to_support(labels, a, matched)
             np.testing.assert_array_equal(
-                refine_to_support(labels, None, None, boxes=boxes, support=support),
-                refine_to_support(labels, a, matched),
+                refine_to_support(labels, None, None, boxes=boxes, support=support), expected
             )
+            copy = labels.copy()
+            trimmed = refine_to_support(
+                copy, None, None, boxes=boxes, support=support, overwrite=True
+            )
+            assert trimmed is copy
+            np.testing.assert_array_equal(trimmed, expected)
     diff = np.abs(a - matched).max(axis=-1)
     local = ndi.correlate(diff, np.full((3, 3), 1 / 9, np.float32), mode="nearest")
     np.testing.assert_array_equal(support[0:150, 0:200], (local > 10 / 255) & (diff > 8 / 255))
@@ -558,6 +564,12 @@ def test_group_marks_by_cell_groups_is_the_whole_image_grouping(seed):
         labels, boxes = group_marks(mask, reach, min_area, given)
         np.testing.assert_array_equal(labels, _group_marks_reference(mask, reach, min_area))
         assert boxes == ndi.find_objects(labels)
+    # With a cache: the grouping found once, then filtered for each min_area.
+    cache: dict = {}
+    for area in (min_area, 3, 1, min_area):
+        labels, boxes = group_marks(mask, reach, area, cells, cache=cache)
+        np.testing.assert_array_equal(labels, _group_marks_reference(mask, reach, area))
+        assert boxes == ndi.find_objects(labels)
 
 
 _FOOTPRINTS = [
@@ -671,7 +683,8 @@ def test_the_threaded_paths_give_the_one_thread_results(monkeypatch):
         labels, found = cleaned[0]
         trimmed = refine_to_support(labels, a, b, boxes=found)
         marks = group_marks(score > cut, 3, 4)
-        return raw, boxes, cleaned, trimmed, marks
+        grouped = [group_marks(score > cut, 3, area, cache=cache) for area in (4, 9)]
+        return raw, boxes, cleaned, trimmed, marks, grouped
 
     expected = run()
     monkeypatch.setattr(_parallel, "_TASKS_MIN_WORK", 0)
@@ -684,5 +697,8 @@ def test_the_threaded_paths_give_the_one_thread_results(monkeypatch):
         np.testing.assert_array_equal(labels, want)
         assert boxes == want_boxes == ndi.find_objects(want)
     np.testing.assert_array_equal(got[3], expected[3])
-    np.testing.assert_array_equal(got[4][0], expected[4][0])
-    assert got[4][1] == expected[4][1]
+    for (labels, boxes), (want, want_boxes) in zip(
+        [got[4], *got[5]], [expected[4], *expected[5]], strict=True
+    ):
+        np.testing.assert_array_equal(labels, want)
+        assert boxes == want_boxes
