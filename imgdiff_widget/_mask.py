@@ -32,6 +32,7 @@ __all__ = [
     "refine_to_support",
     "threshold_mask",
     "threshold_with_boxes",
+    "threshold_with_cells",
 ]
 
 # The cut sits this many robust standard deviations above the median.
@@ -180,31 +181,69 @@ def threshold_with_boxes(
         the low cut are read, so a new threshold costs in proportion to the
         area near it, not to the image.
     """
+    return _threshold(score, threshold, valid, cell_max, boxes=True)
+
+
+def threshold_with_cells(
+    score: np.ndarray, threshold: float, valid: np.ndarray, *, cell_max: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`threshold_mask`, and which cells of :func:`cell_maxima`'s grid hold a marked pixel.
+
+    The same mask as :func:`threshold_with_boxes`; the cells (bool, one per
+    :data:`_GROUP_CELL`-px cell) tell :func:`clean_labels` where the marks
+    are without the cost of finding each component's box.
+    """
+    return _threshold(score, threshold, valid, cell_max, boxes=False)
+
+
+def _threshold(score, threshold, valid, cell_max, boxes):
+    """threshold_with_boxes (`boxes` True) or threshold_with_cells."""
     high = np.float32(threshold)
     low = min(np.float32(threshold * _HYSTERESIS_LOW), high)
     if cell_max is None:
-        return _hysteresis(score, low, high, valid, (0, 0))
+        return _hysteresis(score, low, high, valid, (0, 0), boxes=boxes)
     mask = np.zeros(score.shape, bool)  # pages never written stay untouched
-    boxes: list[tuple[slice, slice]] = []
+    found: list = []
+    cells = np.zeros(cell_max.shape, bool)
     # A 4-connected run of pixels above `low` crosses 4-adjacent cells, all
     # with a maximum above `low`: each 4-connected group of such cells holds
     # whole components, and no pixel of another group touches them.
     groups = list(_cell_groups(cell_max > low, score.shape, _GROUP_CELL))
 
-    def threshold(group):
+    def threshold_group(group):
         crop, own = group
         offset = (crop[0].start, crop[1].start)
-        return _hysteresis(score[crop], low, high, valid[crop], offset, own)
+        return _hysteresis(score[crop], low, high, valid[crop], offset, own, boxes)
 
     work = sum(own.size for _, own in groups)
-    for (crop, _), (part, found) in zip(groups, map_tasks(threshold, groups, work), strict=True):
+    for (crop, _), (part, more) in zip(
+        groups, map_tasks(threshold_group, groups, work), strict=True
+    ):
         mask[crop] |= part
-        boxes += found
-    return mask, boxes
+        if boxes:
+            found += more
+        else:
+            row0, col0 = crop[0].start // _GROUP_CELL, crop[1].start // _GROUP_CELL
+            cells[row0 : row0 + more.shape[0], col0 : col0 + more.shape[1]] |= more
+    return mask, found if boxes else cells
 
 
-def _hysteresis(score, low, high, valid, offset, own=None):
-    """Hysteresis on one array (or on one group's crop, limited to `own`): mask and boxes."""
+def _occupied(mask: np.ndarray) -> np.ndarray:
+    """Which :data:`_GROUP_CELL`-px cells of `mask` hold a True pixel."""
+    cell = _GROUP_CELL
+    rows, cols = np.arange(0, mask.shape[0], cell), np.arange(0, mask.shape[1], cell)
+    if rows.size == 0 or cols.size == 0:
+        return np.zeros((rows.size, cols.size), bool)
+    return np.logical_or.reduceat(np.logical_or.reduceat(mask, rows, axis=0), cols, axis=1)
+
+
+def _hysteresis(score, low, high, valid, offset, own=None, boxes=True):
+    """Hysteresis on one array (or on one group's crop, limited to `own`).
+
+    Returns the mask and the boxes of the components kept, or (`boxes`
+    False) the mask and which :data:`_GROUP_CELL`-px cells of the array
+    hold a marked pixel (`offset` a multiple of the cell size).
+    """
     above = score > low
     if own is not None:
         above &= own
@@ -214,8 +253,13 @@ def _hysteresis(score, low, high, valid, offset, own=None):
     connected[labels[score > high]] = True
     if own is not None:
         connected[0] = False  # another group's pixels in the crop
-    mask = connected[labels]
-    mask &= valid
+    if connected[1:].all():  # every component kept: no look-up needed
+        mask = above & valid
+    else:
+        mask = connected[labels]
+        mask &= valid
+    if not boxes:
+        return mask, _occupied(mask)
     row0, col0 = offset
     boxes = [
         (slice(rows.start + row0, rows.stop + row0), slice(cols.start + col0, cols.stop + col0))
@@ -594,6 +638,7 @@ def clean_labels(
     fill_holes: bool,
     boxes: list[tuple[slice, slice]] | None = None,
     cache: dict | None = None,
+    cells: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
     """``ndi.label(clean_mask(mask, ..., padding=0), 8-connected)``, and each label's box.
 
@@ -607,6 +652,10 @@ def clean_labels(
     set of objects kept (another `min_area` that keeps the same objects
     costs a look-up).
 
+    `cells` (which :data:`_GROUP_CELL`-px cells hold a mark, as
+    :func:`threshold_with_cells` returns them) may be given instead of
+    `boxes`; then the groups are made from those cells.
+
     Returns
     -------
     labels : ndarray of int32, shape (H, W)
@@ -614,13 +663,17 @@ def clean_labels(
         ``ndi.find_objects(labels)``.
     """
     h, w = mask.shape
-    if boxes is None:
-        found, _ = ndi.label(mask)
-        boxes = [box for box in ndi.find_objects(found) if box is not None]
     reach = 2 * max(morphology_radius, 0) + 2
+    if cells is not None:
+        grouped = _groups_of_cells(cells, (h, w), reach)
+    else:
+        if boxes is None:
+            found, _ = ndi.label(mask)
+            boxes = [box for box in ndi.find_objects(found) if box is not None]
+        grouped = _groups(boxes, (h, w), reach)
     groups = []  # (crop, local labels, count) per group
     pending = []  # (index in groups, marks, cache key, kept opening) of groups to clean
-    for crop, own in _groups(boxes, (h, w), reach):
+    for crop, own in grouped:
         marks = mask[crop] & own
         key = base = None
         if cache is not None:
@@ -883,6 +936,20 @@ def _groups(boxes, shape: tuple[int, int], reach: int):
         c0, c1 = max(cols.start - reach, 0), min(cols.stop + reach, w)
         grid[r0 // cell : (r1 - 1) // cell + 1, c0 // cell : (c1 - 1) // cell + 1] = True
     yield from _cell_groups(grid, shape, cell, structure=np.ones((3, 3), bool))
+
+
+def _groups_of_cells(cells: np.ndarray, shape: tuple[int, int], reach: int):
+    """:func:`_groups` from the cells that hold marks instead of boxes.
+
+    Each marked cell is grown by enough cells to cover `reach` pixels, so
+    that, as there, a group's crop holds every pixel within `reach` of its
+    marks and two groups' marks are more than twice `reach` apart.
+    """
+    grow = -(-max(reach, 0) // _GROUP_CELL)
+    grid = np.asarray(cells, bool)
+    if grow and grid.any():
+        grid = ndi.binary_dilation(grid, structure=np.ones((2 * grow + 1,) * 2, bool))
+    yield from _cell_groups(grid, shape, _GROUP_CELL, structure=np.ones((3, 3), bool))
 
 
 def _cell_groups(grid: np.ndarray, shape: tuple[int, int], cell: int, structure=None):

@@ -34,7 +34,7 @@ from ._mask import (
     group_marks,
     ignore_mask,
     refine_to_support,
-    threshold_with_boxes,
+    threshold_with_cells,
 )
 from ._metrics import (
     apply_exposure,
@@ -344,9 +344,9 @@ def _threshold(noise, p: DiffParams, _pipe):
     if p.metric == "pixel":
         # One changed pixel matters: an exact cut, as pixelmatch makes it.
         raw = (noise["score_map"] > threshold) & noise["compared"]
-        boxes = None
+        cells = None
     else:
-        raw, boxes = threshold_with_boxes(
+        raw, cells = threshold_with_cells(
             noise["score_map"], threshold, noise["compared"], cell_max=noise["cell_max"]
         )
     antialiased = np.zeros(raw.shape, bool)  # pages never written stay untouched
@@ -360,7 +360,7 @@ def _threshold(noise, p: DiffParams, _pipe):
         "noise": noise,
         "threshold": threshold,
         "raw": raw,
-        "boxes": boxes,
+        "cells": cells,  # the cells holding a mark (photo metrics)
         "antialiased": antialiased,
     }
 
@@ -386,7 +386,7 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
             min_area=min_area,
             morphology_radius=p.morphology,
             fill_holes=p.fill_holes,
-            boxes=thresholded["boxes"],
+            cells=thresholded["cells"],
             cache=noise["clean_cache"],
         )
         count = len(boxes)

@@ -314,6 +314,18 @@ def test_clean_labels_is_labelling_the_whole_cleaned_mask(seed, radius):
     assert labels.dtype == expected.dtype
     np.testing.assert_array_equal(labels, expected)
     assert boxes == ndi.find_objects(expected)
+    # Groups made from the cells that hold marks instead of the marks' boxes.
+    labels, boxes = clean_labels(mask, cells=_cells_holding(mask), **options)
+    np.testing.assert_array_equal(labels, expected)
+    assert boxes == ndi.find_objects(expected)
+
+
+def _cells_holding(mask: np.ndarray, cell: int = 16) -> np.ndarray:
+    """Which cell x cell blocks of `mask` (the last ones cut by the edge) hold a True pixel."""
+    cells = np.zeros((-(-mask.shape[0] // cell), -(-mask.shape[1] // cell)), bool)
+    for row, col in zip(*np.nonzero(mask), strict=True):
+        cells[row // cell, col // cell] = True
+    return cells
 
 
 @pytest.mark.parametrize("names", [("structure", "color"), ("absdiff",), ("color",)])
@@ -417,7 +429,12 @@ def test_find_regions_and_refine_read_only_the_boxes_they_are_given(seed):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_threshold_on_cells_near_the_cut_is_the_whole_image_hysteresis(seed):
-    from imgdiff_widget._mask import cell_maxima, threshold_mask, threshold_with_boxes
+    from imgdiff_widget._mask import (
+        cell_maxima,
+        threshold_mask,
+        threshold_with_boxes,
+        threshold_with_cells,
+    )
 
     rng = np.random.default_rng(seed)
     shape = (int(rng.integers(1, 230)), int(rng.integers(1, 230)))
@@ -435,6 +452,10 @@ def test_threshold_on_cells_near_the_cut_is_the_whole_image_hysteresis(seed):
         for box in boxes:
             covered[box] = True
         assert not (mask & ~covered).any()
+        for given in (cells, None):
+            mask, occupied = threshold_with_cells(score, threshold, valid, cell_max=given)
+            np.testing.assert_array_equal(mask, expected)
+            np.testing.assert_array_equal(occupied, _cells_holding(expected))
 
 
 def test_the_score_of_a_fully_compared_pair_is_the_mean_over_the_compared_pixels():
@@ -657,6 +678,7 @@ def test_the_threaded_paths_give_the_one_thread_results(monkeypatch):
         group_marks,
         refine_to_support,
         threshold_with_boxes,
+        threshold_with_cells,
     )
 
     rng = np.random.default_rng(3)
@@ -679,6 +701,12 @@ def test_the_threaded_paths_give_the_one_thread_results(monkeypatch):
                 raw, min_area=area, morphology_radius=1, fill_holes=True, boxes=boxes, cache=cache
             )
             for area in (8, 40, 8)
+        ]
+        raw2, cells = threshold_with_cells(score, cut, valid, cell_max=cell_maxima(score))
+        assert (raw2 == raw).all()
+        cleaned += [
+            clean_labels(raw, min_area=area, morphology_radius=1, fill_holes=True, cells=cells)
+            for area in (8, 40)
         ]
         labels, found = cleaned[0]
         trimmed = refine_to_support(labels, a, b, boxes=found)
