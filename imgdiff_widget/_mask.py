@@ -215,9 +215,9 @@ def _threshold(score, threshold, valid, cell_max, boxes):
         offset = (crop[0].start, crop[1].start)
         return _hysteresis(score[crop], low, high, valid[crop], offset, own, boxes)
 
-    work = sum(own.size for _, own in groups)
+    sizes = [own.size for _, own in groups]
     for (crop, _), (part, more) in zip(
-        groups, map_tasks(threshold_group, groups, work), strict=True
+        groups, map_tasks(threshold_group, groups, sizes), strict=True
     ):
         mask[crop] |= part
         if boxes:
@@ -457,9 +457,9 @@ def refine_to_support(
         closed = _closing(support_here, _DISK_2)
         return _drop_specks(_fill_holes(closed) & region)
 
-    work = sum(task[2].size for task in todo)
+    sizes = [task[2].size for task in todo]
     for (index, crop, region, key, _), trimmed in zip(
-        todo, map_tasks(trim, todo, work), strict=True
+        todo, map_tasks(trim, todo, sizes), strict=True
     ):
         support.keep(key, trimmed)
         write(index, crop, region, trimmed)
@@ -705,9 +705,9 @@ def clean_labels(
             cleaned = _fill_holes(cleaned)
         return base, kept, _labelled(cleaned)
 
-    work = sum(task[1].size for task in pending)
+    sizes = [task[1].size for task in pending]
     for (index, _, key, old), (base, kept, found) in zip(
-        pending, map_tasks(clean, pending, work), strict=True
+        pending, map_tasks(clean, pending, sizes), strict=True
     ):
         if key is not None:
             if old is None:
@@ -803,10 +803,10 @@ def group_marks(
         local = remap[local]
         return base, (local, count, _describe(local))
 
-    work = sum(task[1].size for task in groups)
+    sizes = [task[1].size for task in groups]
     found = []
     for (crop, _, key, old), (base, labelled) in zip(
-        groups, map_tasks(group, groups, work), strict=True
+        groups, map_tasks(group, groups, sizes), strict=True
     ):
         if key is not None and old is None:
             _keep(cache, key, base, len(key[-1]) + base[0].nbytes + base[1].nbytes)
@@ -874,8 +874,8 @@ def _assemble(groups, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[sl
         else:
             np.copyto(labels[crop], remap[local], where=local > 0)
 
-    work = sum(local.size for _, local, _, _ in groups)
-    map_tasks(paint, zip(groups, remaps, strict=True), work)
+    sizes = [local.size for _, local, _, _ in groups]
+    map_tasks(paint, zip(groups, remaps, strict=True), sizes)
     return labels, boxes
 
 

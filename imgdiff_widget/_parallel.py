@@ -47,17 +47,27 @@ def map_strips(fn: Callable[[slice], object], height: int, row_bytes: int) -> No
             del done
 
 
-def map_tasks(fn: Callable, items, work: int | None = None) -> list:
+def map_tasks(fn: Callable, items, sizes=None) -> list:
     """``[fn(item) for item in items]``, the calls spread over all cores.
 
     For independent pieces of work that spend their time in NumPy or
-    scipy.ndimage (which release the GIL). `work` (e.g. the pixels the calls
-    read in all) below about 256 k keeps them on the calling thread, where a
-    pool would cost more than it saves. Results come in the order of `items`.
+    scipy.ndimage (which release the GIL). `sizes` (each item's work, e.g.
+    the pixels it reads) start the largest first, so that one large piece
+    does not run alone at the end; below about 256 k in all the calls stay
+    on the calling thread, where a pool would cost more than it saves.
+    Results come in the order of `items`.
     """
     items = list(items)
     workers = min(cpu_count(), len(items))
-    if workers <= 1 or (work is not None and work < _TASKS_MIN_WORK):
+    if sizes is not None:
+        sizes = list(sizes)
+        if sum(sizes) < _TASKS_MIN_WORK:
+            workers = 1
+    if workers <= 1:
         return [fn(item) for item in items]
+    order = range(len(items))
+    if sizes is not None:
+        order = sorted(order, key=lambda i: -sizes[i])
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items))
+        futures = {i: pool.submit(fn, items[i]) for i in order}
+        return [futures[i].result() for i in range(len(items))]
