@@ -560,6 +560,8 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     outside = np.zeros(count + 1, bool)
     for edge in (background[0], background[-1], background[:, 0], background[:, -1]):
         outside[edge] = True
+    if outside[1:].all():  # no hole: the same pixels, without a look-up per pixel
+        return mask.copy()
     outside[0] = False  # the marks themselves
     return ~outside[background]
 
@@ -700,7 +702,8 @@ def clean_labels(
             objects, _ = ndi.label(opened)  # 4-connected, as remove_small_objects counts
             base = (objects, np.bincount(objects.ravel()))
         kept = _kept(base[1], min_area)
-        cleaned = kept[base[0]]
+        # (Every object kept: the closed marks, without a look-up per pixel.)
+        cleaned = base[0] > 0 if kept[1:].all() else kept[base[0]]
         if fill_holes:
             cleaned = _fill_holes(cleaned)
         return base, kept, _labelled(cleaned)

@@ -209,6 +209,11 @@ def test_fill_holes_fills_enclosed_background_only():
     assert not filled[0:3, 8].any()
     np.testing.assert_array_equal(filled, ndi.binary_fill_holes(ring))
     assert _fill_holes(np.zeros((0, 3), bool)).shape == (0, 3)
+    # Nothing to fill (no hole; no background at all): the mask, as a new array.
+    for mask in (ring & (np.arange(9) > 5), np.ones((4, 5), bool), np.zeros((4, 5), bool)):
+        filled = _fill_holes(mask)
+        np.testing.assert_array_equal(filled, ndi.binary_fill_holes(mask))
+        assert filled is not mask
 
 
 def test_combine_and_cell_maxima_in_strips_are_the_plain_computation():
