@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._parallel import map_tasks
+
 __all__ = ["Region", "find_regions"]
 
 
@@ -94,15 +96,15 @@ def _box_statistics(labels: np.ndarray, score: np.ndarray, boxes: list) -> list[
     accumulated in float64 one pixel at a time in raster order, as
     ``np.bincount`` accumulates it.
     """
-    found = []
-    for label, box in enumerate(boxes, start=1):
-        if box is None:
-            continue
+    todo = [(label, box) for label, box in enumerate(boxes, start=1) if box is not None]
+
+    def describe(item):
+        label, box = item
         region = labels[box] == label
         row_counts = np.count_nonzero(region, axis=1)
         area = int(row_counts.sum())
         if area == 0:
-            continue
+            return None
         col_counts = np.count_nonzero(region, axis=0)
         row0, col0 = box[0].start, box[1].start
         rows = np.flatnonzero(row_counts)
@@ -118,8 +120,10 @@ def _box_statistics(labels: np.ndarray, score: np.ndarray, boxes: list) -> list[
         values = score[box][region]
         total = np.cumsum(values, dtype=np.float64)[-1]  # sequential, as bincount adds
         centroid = (row_sum / area, col_sum / area)
-        found.append((bbox, area, centroid, float(values.max()), float(total / area)))
-    return found
+        return bbox, area, centroid, float(values.max()), float(total / area)
+
+    sizes = [(box[0].stop - box[0].start) * (box[1].stop - box[1].start) for _, box in todo]
+    return [item for item in map_tasks(describe, todo, sizes) if item is not None]
 
 
 def _image_statistics(labels: np.ndarray, score: np.ndarray) -> list[tuple]:

@@ -710,9 +710,10 @@ def test_the_threaded_paths_give_the_one_thread_results(monkeypatch):
         ]
         labels, found = cleaned[0]
         trimmed = refine_to_support(labels, a, b, boxes=found)
+        regions = find_regions(trimmed, score, boxes=found)
         marks = group_marks(score > cut, 3, 4)
         grouped = [group_marks(score > cut, 3, area, cache=cache) for area in (4, 9)]
-        return raw, boxes, cleaned, trimmed, marks, grouped
+        return raw, boxes, cleaned, trimmed, marks, grouped, regions
 
     expected = run()
     monkeypatch.setattr(_parallel, "_TASKS_MIN_WORK", 0)
@@ -725,6 +726,8 @@ def test_the_threaded_paths_give_the_one_thread_results(monkeypatch):
         np.testing.assert_array_equal(labels, want)
         assert boxes == want_boxes == ndi.find_objects(want)
     np.testing.assert_array_equal(got[3], expected[3])
+    assert got[6] == expected[6]
+    assert len(got[6]) > 2
     for (labels, boxes), (want, want_boxes) in zip(
         [got[4], *got[5]], [expected[4], *expected[5]], strict=True
     ):
