@@ -951,7 +951,8 @@ def _groups_of_cells(cells: np.ndarray, shape: tuple[int, int], reach: int):
     grow = -(-max(reach, 0) // _GROUP_CELL)
     grid = np.asarray(cells, bool)
     if grow and grid.any():
-        grid = ndi.binary_dilation(grid, structure=np.ones((2 * grow + 1,) * 2, bool))
+        # ndi.binary_dilation by a (2 grow + 1)-cell square, as whole-array shifts.
+        grid = _morph(grid, [(d, grow) for d in range(-grow, grow + 1)], erode=False)
     yield from _cell_groups(grid, shape, _GROUP_CELL, structure=np.ones((3, 3), bool))
 
 
