@@ -9,6 +9,7 @@ differences it turns noise into foreground.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -473,6 +474,15 @@ def _row_runs(footprint: np.ndarray) -> list[tuple[int, int]] | None:
     the footprint is symmetric with odd sides (a disk, a square, a cross).
     """
     footprint = np.asarray(footprint, bool)
+    if footprint.ndim != 2:
+        return None
+    return _runs_of(footprint.shape, footprint.tobytes())
+
+
+@functools.lru_cache(maxsize=32)
+def _runs_of(shape: tuple[int, int], data: bytes) -> list[tuple[int, int]] | None:
+    """:func:`_row_runs` of the footprint of that shape and bytes, found once."""
+    footprint = np.frombuffer(data, bool).reshape(shape)
     if footprint.ndim != 2 or footprint.shape[0] % 2 == 0 or footprint.shape[1] % 2 == 0:
         return None
     r, s = footprint.shape[0] // 2, footprint.shape[1] // 2
@@ -486,7 +496,7 @@ def _row_runs(footprint: np.ndarray) -> list[tuple[int, int]] | None:
         runs.append((i - r, width))
     if not runs or runs != [(-d, w) for d, w in reversed(runs)]:
         return None
-    return runs
+    return tuple(runs)
 
 
 def _morph(mask: np.ndarray, runs: list[tuple[int, int]], erode: bool) -> np.ndarray:
@@ -526,6 +536,14 @@ def _morph(mask: np.ndarray, runs: list[tuple[int, int]], erode: bool) -> np.nda
             if erode:
                 out[:-offset] = False
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _disk(radius: int) -> np.ndarray:
+    """``morphology.disk(radius)`` as bool, made once per radius (read-only)."""
+    disk = morphology.disk(radius).astype(bool)
+    disk.flags.writeable = False
+    return disk
 
 
 def _opening(mask: np.ndarray, footprint: np.ndarray) -> np.ndarray:
@@ -907,7 +925,7 @@ def _clean(mask, *, min_area, morphology_radius, fill_holes, padding) -> np.ndar
     """clean_mask's steps on one whole image (or one group's crop)."""
     out = mask.copy()
     if morphology_radius > 0:
-        footprint = morphology.disk(morphology_radius)
+        footprint = _disk(morphology_radius)
         out = _opening(out, footprint)
         out = _closing(out, footprint)
     if min_area > 1:
