@@ -27,6 +27,7 @@ __all__ = [
     "clean_labels",
     "clean_mask",
     "combine_components",
+    "cut_on_cells",
     "estimate_noise",
     "group_marks",
     "ignore_mask",
@@ -227,6 +228,27 @@ def _threshold(score, threshold, valid, cell_max, boxes):
             row0, col0 = crop[0].start // _GROUP_CELL, crop[1].start // _GROUP_CELL
             cells[row0 : row0 + more.shape[0], col0 : col0 + more.shape[1]] |= more
     return mask, found if boxes else cells
+
+
+def cut_on_cells(
+    values: np.ndarray, cut: float, where: np.ndarray, cell_max: np.ndarray
+) -> np.ndarray:
+    """``(values > cut) & where``, read only on the cells whose maximum is above `cut`.
+
+    `cell_max` is ``cell_maxima(values)`` (or any upper bound per cell of the
+    values that can pass): a cell whose maximum is not above the cut holds
+    no pixel above it, so a new cut costs in proportion to the area near it.
+    """
+    out = np.zeros(values.shape, bool)  # pages never written stay untouched
+    groups, _ = ndi.label(cell_max > cut, structure=np.ones((3, 3), bool))
+    cell = _GROUP_CELL
+    for rows, cols in ndi.find_objects(groups):
+        crop = (
+            slice(rows.start * cell, rows.stop * cell),
+            slice(cols.start * cell, cols.stop * cell),
+        )
+        np.logical_and(values[crop] > cut, where[crop], out=out[crop])
+    return out
 
 
 def _occupied(mask: np.ndarray) -> np.ndarray:

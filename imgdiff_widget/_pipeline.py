@@ -30,6 +30,7 @@ from ._mask import (
     cell_maxima,
     clean_labels,
     combine_components,
+    cut_on_cells,
     estimate_noise,
     group_marks,
     ignore_mask,
@@ -342,8 +343,9 @@ def _pair_score(score_map: np.ndarray, compared: np.ndarray) -> float:
 def _threshold(noise, p: DiffParams, _pipe):
     threshold = noise["auto_threshold"] if p.threshold == "auto" else float(p.threshold)
     if p.metric == "pixel":
-        # One changed pixel matters: an exact cut, as pixelmatch makes it.
-        raw = (noise["score_map"] > threshold) & noise["compared"]
+        # One changed pixel matters: an exact cut, as pixelmatch makes it
+        # (read only on the cells whose maximum passes it).
+        raw = cut_on_cells(noise["score_map"], threshold, noise["compared"], noise["cell_max"])
         cells = None
     else:
         raw, cells = threshold_with_cells(
@@ -354,8 +356,8 @@ def _threshold(noise, p: DiffParams, _pipe):
         # Anti-aliased pixels changed enough to count: reported and drawn
         # apart, never marked (pixelmatch's cut for the photo metrics).
         cut = threshold if p.metric == "pixel" else _AA_REPORT_DELTA
-        antialiased = noise["aa_flags"] & (noise["pixel_delta"] > cut)
-        antialiased &= noise["registered"]["registration"].valid
+        flagged, cell_max = _flagged(noise)
+        antialiased = cut_on_cells(noise["pixel_delta"], cut, flagged, cell_max)
     return {
         "noise": noise,
         "threshold": threshold,
@@ -363,6 +365,22 @@ def _threshold(noise, p: DiffParams, _pipe):
         "cells": cells,  # the cells holding a mark (photo metrics)
         "antialiased": antialiased,
     }
+
+
+def _flagged(noise: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The flagged pixels in the overlap, and their changes' per-cell maxima.
+
+    Made on the first threshold of a noise stage's output and kept in it (a
+    lazily filled cache), so that a threshold change reads only the cells
+    where a flagged pixel changed more than the cut.
+    """
+    found = noise.get("flagged")
+    if found is None:
+        flagged = noise["aa_flags"] & noise["registered"]["registration"].valid
+        delta = noise["pixel_delta"]
+        cell_max = cell_maxima(np.where(flagged, delta, np.array(-np.inf, delta.dtype)))
+        found = noise["flagged"] = (flagged, cell_max)
+    return found
 
 
 def _cleanup(thresholded, p: DiffParams, _pipe):

@@ -733,3 +733,34 @@ def test_the_threaded_paths_give_the_one_thread_results(monkeypatch):
     ):
         np.testing.assert_array_equal(labels, want)
         assert boxes == want_boxes
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cut_on_cells_is_the_whole_image_cut(seed):
+    from imgdiff_widget._mask import cell_maxima, cut_on_cells
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 120)), int(rng.integers(1, 120)))
+    values = (rng.random(shape, dtype=np.float32) ** 6).astype(np.float32)
+    where = rng.random(shape) > 0.2
+    for cut in (0.0, 0.1, float(np.quantile(values, 0.99)), float(values.max()), 2.0):
+        got = cut_on_cells(values, cut, where, cell_maxima(values))
+        np.testing.assert_array_equal(got, (values > cut) & where)
+
+
+def test_pixel_metric_cuts_and_antialiasing_on_cells_are_the_plain_ones():
+    from imgdiff_widget import DiffParams, DiffPipeline
+    from imgdiff_widget.synthetic import demo_pair
+
+    pair = demo_pair()
+    pipe = DiffPipeline(pair.a, pair.b)
+    for threshold in (0.05, 0.1, 0.3):
+        result = pipe.run(DiffParams(metric="pixel", threshold=threshold))
+        noise = pipe._cache["noise"][1]
+        raw = pipe._cache["threshold"][1]["raw"]
+        np.testing.assert_array_equal(raw, (noise["score_map"] > threshold) & noise["compared"])
+        valid = noise["registered"]["registration"].valid
+        expected = noise["aa_flags"] & (noise["pixel_delta"] > threshold) & valid
+        np.testing.assert_array_equal(result.antialiased, expected)
+        assert raw.any()
+        assert expected.any()
