@@ -356,8 +356,8 @@ def _threshold(noise, p: DiffParams, _pipe):
         # Anti-aliased pixels changed enough to count: reported and drawn
         # apart, never marked (pixelmatch's cut for the photo metrics).
         cut = threshold if p.metric == "pixel" else _AA_REPORT_DELTA
-        flagged, cell_max = _flagged(noise)
-        antialiased = cut_on_cells(noise["pixel_delta"], cut, flagged, cell_max)
+        antialiased = noise["aa_flags"] & (noise["pixel_delta"] > cut)
+        antialiased &= noise["registered"]["registration"].valid
     return {
         "noise": noise,
         "threshold": threshold,
@@ -365,22 +365,6 @@ def _threshold(noise, p: DiffParams, _pipe):
         "cells": cells,  # the cells holding a mark (photo metrics)
         "antialiased": antialiased,
     }
-
-
-def _flagged(noise: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The flagged pixels in the overlap, and their changes' per-cell maxima.
-
-    Made on the first threshold of a noise stage's output and kept in it (a
-    lazily filled cache), so that a threshold change reads only the cells
-    where a flagged pixel changed more than the cut.
-    """
-    found = noise.get("flagged")
-    if found is None:
-        flagged = noise["aa_flags"] & noise["registered"]["registration"].valid
-        delta = noise["pixel_delta"]
-        cell_max = cell_maxima(np.where(flagged, delta, np.array(-np.inf, delta.dtype)))
-        found = noise["flagged"] = (flagged, cell_max)
-    return found
 
 
 def _cleanup(thresholded, p: DiffParams, _pipe):
