@@ -248,7 +248,7 @@ def test_threshold_mask_is_skimage_hysteresis(seed):
 
 
 def _refine_shift_reference(a, b, coarse):
-    """_refine_shift as it was: the whole of B's grey moved, then the window taken."""
+    """_refine_shift on the whole of B's grey moved, then the window taken (Hann-tapered)."""
     from skimage.color import rgb2gray
     from skimage.registration import phase_cross_correlation
 
@@ -258,7 +258,10 @@ def _refine_shift_reference(a, b, coarse):
     window = (slice(r0, r0 + side), slice(c0, c0 + side))
     ga = rgb2gray(a[window]).astype(np.float32)
     moved = ndi.shift(rgb2gray(b).astype(np.float32), coarse, order=1, mode="nearest")[window]
-    fine, _, _ = phase_cross_correlation(ga, moved, upsample_factor=20, normalization=None)
+    taper = np.outer(np.hanning(side), np.hanning(side)).astype(np.float32)
+    fine, _, _ = phase_cross_correlation(
+        ga * taper, moved * taper, upsample_factor=20, normalization=None
+    )
     return np.clip(np.asarray(fine, float), -1.0, 1.0)
 
 
