@@ -216,7 +216,6 @@ class _Plan:
             "p": np.empty((n, *rest), f32),
             "x64": np.zeros((blocked + 2 * r, *rest), np.float64),
             "acc": np.empty((blocked, *rest), np.float64),
-            "tmp": np.empty((h, *rest), np.float64),
         }
         if self.row_matrix is not None:
             # The overlapping blocks of rows the matrix products read and
@@ -230,12 +229,18 @@ class _Plan:
             bufs["cols"] = np.empty((h, cols))
             bufs["col_windows"] = _blocks(bufs["ext"], _COL_BLOCK, 2 * r, axis=1)
             bufs["col_out"] = _blocks(bufs["cols"], _COL_BLOCK, 0, axis=1)
-        # Box sums of 2, 4, 8, ... rows (uniform window, see _filter).
-        for level in self.box_levels[1:]:
-            bufs[f"s{level}"] = np.empty((n - level + 1, *rest), np.float64)
         for name in ("ux", "uy", "uxx", "uyy", "uxy", "t1", "t2"):
             bufs[name] = np.empty((h, *rest), f32)
         return bufs
+
+    def _tap_buffers(self, bufs) -> None:
+        """Add the tap-by-tap path's buffers to `bufs` (only strips that need it)."""
+        h, rest = self.strip_rows, self.rest
+        n = h + 2 * self.radius
+        bufs["tmp"] = np.empty((h, *rest), np.float64)
+        # Box sums of 2, 4, 8, ... rows (uniform window, see _filter).
+        for level in self.box_levels[1:]:
+            bufs[f"s{level}"] = np.empty((n - level + 1, *rest), np.float64)
 
     # -- filtering ---------------------------------------------------------
 
@@ -301,6 +306,8 @@ class _Plan:
         if fast:
             self._filter_by_blocks(src, h, dst, bufs)
             return
+        if "tmp" not in bufs:
+            self._tap_buffers(bufs)
         n = h + 2 * r
         acc = bufs["acc"][:h]
         # Axis 0: exact float64 taps on a float64 copy (one conversion pass,
