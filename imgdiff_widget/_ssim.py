@@ -188,7 +188,7 @@ class _Plan:
         # (BLAS) on blocks of rows, and of columns when the image is 2-D grey.
         self.row_matrix = self.col_matrix = None
         if not self.identity:
-            # The box is summed with unit taps, then divided, as scipy does.
+            # The box is summed with unit taps, then scaled once (see _round).
             taps = self.weights if gaussian else np.ones(win_size)
             self.row_matrix = _band_matrix(taps, _ROW_BLOCK)
             if n_spatial == 2 and not self.multichannel:
