@@ -33,7 +33,6 @@ __all__ = [
     "ignore_mask",
     "refine_to_support",
     "threshold_mask",
-    "threshold_with_boxes",
     "threshold_with_cells",
 ]
 
@@ -157,21 +156,18 @@ def ignore_mask(ignore, shape: tuple[int, int]) -> np.ndarray:
 
 def threshold_mask(score: np.ndarray, threshold: float, valid: np.ndarray) -> np.ndarray:
     """Mark pixels above `threshold`, grown by hysteresis to the whole object."""
-    return threshold_with_boxes(score, threshold, valid)[0]
+    return threshold_with_cells(score, threshold, valid)[0]
 
 
-def threshold_with_boxes(
-    score: np.ndarray,
-    threshold: float,
-    valid: np.ndarray,
-    *,
-    cell_max: np.ndarray | None = None,
-) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
-    """:func:`threshold_mask`, and boxes that together cover every marked pixel.
+def threshold_with_cells(
+    score: np.ndarray, threshold: float, valid: np.ndarray, *, cell_max: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`threshold_mask`, and which cells of :func:`cell_maxima`'s grid hold a marked pixel.
 
     The mask is exactly ``apply_hysteresis_threshold(score, low, threshold) &
-    valid`` (``low = threshold / 2``). The boxes (one per kept hysteresis
-    component) let :func:`clean_mask` work on the marked areas alone.
+    valid`` (``low = threshold / 2``). The cells (bool, one per
+    :data:`_GROUP_CELL`-px cell) tell :func:`clean_labels` where the marks
+    are.
 
     Parameters
     ----------
@@ -183,29 +179,11 @@ def threshold_with_boxes(
         the low cut are read, so a new threshold costs in proportion to the
         area near it, not to the image.
     """
-    return _threshold(score, threshold, valid, cell_max, boxes=True)
-
-
-def threshold_with_cells(
-    score: np.ndarray, threshold: float, valid: np.ndarray, *, cell_max: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`threshold_mask`, and which cells of :func:`cell_maxima`'s grid hold a marked pixel.
-
-    The same mask as :func:`threshold_with_boxes`; the cells (bool, one per
-    :data:`_GROUP_CELL`-px cell) tell :func:`clean_labels` where the marks
-    are without the cost of finding each component's box.
-    """
-    return _threshold(score, threshold, valid, cell_max, boxes=False)
-
-
-def _threshold(score, threshold, valid, cell_max, boxes):
-    """threshold_with_boxes (`boxes` True) or threshold_with_cells."""
     high = np.float32(threshold)
     low = min(np.float32(threshold * _HYSTERESIS_LOW), high)
     if cell_max is None:
-        return _hysteresis(score, low, high, valid, (0, 0), boxes=boxes)
+        return _hysteresis(score, low, high, valid)
     mask = np.zeros(score.shape, bool)  # pages never written stay untouched
-    found: list = []
     cells = np.zeros(cell_max.shape, bool)
     # A 4-connected run of pixels above `low` crosses 4-adjacent cells, all
     # with a maximum above `low`: each 4-connected group of such cells holds
@@ -214,20 +192,16 @@ def _threshold(score, threshold, valid, cell_max, boxes):
 
     def threshold_group(group):
         crop, own = group
-        offset = (crop[0].start, crop[1].start)
-        return _hysteresis(score[crop], low, high, valid[crop], offset, own, boxes)
+        return _hysteresis(score[crop], low, high, valid[crop], own)
 
     sizes = [own.size for _, own in groups]
     for (crop, _), (part, more) in zip(
         groups, map_tasks(threshold_group, groups, sizes), strict=True
     ):
         mask[crop] |= part
-        if boxes:
-            found += more
-        else:
-            row0, col0 = crop[0].start // _GROUP_CELL, crop[1].start // _GROUP_CELL
-            cells[row0 : row0 + more.shape[0], col0 : col0 + more.shape[1]] |= more
-    return mask, found if boxes else cells
+        row0, col0 = crop[0].start // _GROUP_CELL, crop[1].start // _GROUP_CELL
+        cells[row0 : row0 + more.shape[0], col0 : col0 + more.shape[1]] |= more
+    return mask, cells
 
 
 def cut_on_cells(
@@ -260,12 +234,11 @@ def _occupied(mask: np.ndarray) -> np.ndarray:
     return np.logical_or.reduceat(np.logical_or.reduceat(mask, rows, axis=0), cols, axis=1)
 
 
-def _hysteresis(score, low, high, valid, offset, own=None, boxes=True):
+def _hysteresis(score, low, high, valid, own=None):
     """Hysteresis on one array (or on one group's crop, limited to `own`).
 
-    Returns the mask and the boxes of the components kept, or (`boxes`
-    False) the mask and which :data:`_GROUP_CELL`-px cells of the array
-    hold a marked pixel (`offset` a multiple of the cell size).
+    Returns the mask and which :data:`_GROUP_CELL`-px cells of the array hold
+    a marked pixel (a crop starts on a cell boundary).
     """
     above = score > low
     if own is not None:
@@ -281,19 +254,11 @@ def _hysteresis(score, low, high, valid, offset, own=None, boxes=True):
     else:
         mask = connected[labels]
         mask &= valid
-    if not boxes:
-        return mask, _occupied(mask)
-    row0, col0 = offset
-    boxes = [
-        (slice(rows.start + row0, rows.stop + row0), slice(cols.start + col0, cols.stop + col0))
-        for (rows, cols), keep in zip(ndi.find_objects(labels), connected[1:], strict=True)
-        if keep
-    ]
-    return mask, boxes
+    return mask, _occupied(mask)
 
 
 def cell_maxima(score: np.ndarray) -> np.ndarray:
-    """The maximum of `score` over each cell of the grid :func:`threshold_with_boxes` reads."""
+    """The maximum of `score` over each cell of the grid :func:`threshold_with_cells` reads."""
     cell = _GROUP_CELL
     rows = np.arange(0, score.shape[0], cell)
     cols = np.arange(0, score.shape[1], cell)
@@ -628,7 +593,6 @@ def clean_mask(
     morphology_radius: int,
     fill_holes: bool,
     padding: int,
-    boxes: list[tuple[slice, slice]] | None = None,
 ) -> np.ndarray:
     """Remove speckle, join fragments, drop small regions, fill holes, pad.
 
@@ -645,23 +609,17 @@ def clean_mask(
         Fill enclosed holes so that an object is marked as a whole.
     padding : int
         Grow the final marks by this many pixels.
-    boxes : list of tuple of slice, optional
-        Boxes that together cover every True pixel of `mask` (as
-        :func:`threshold_with_boxes` returns them); found when not given.
 
     Returns
     -------
     ndarray of bool
     """
-    if boxes is None:
-        labels, _ = ndi.label(mask)
-        boxes = [box for box in ndi.find_objects(labels) if box is not None]
     # Every step is local (it looks at most `reach` pixels away), and groups of
     # marks farther apart than that cannot affect each other, so each group is
     # cleaned on its own crop: the cost follows the marked area, not the image.
     reach = 2 * max(morphology_radius, 0) + max(padding, 0) + 2
     out = np.zeros(mask.shape, bool)
-    for crop, own in _groups(boxes, mask.shape, reach):
+    for crop, own in _groups_of_cells(_occupied(mask), mask.shape, reach):
         out[crop] |= _clean(
             mask[crop] & own,
             min_area=min_area,
@@ -678,7 +636,6 @@ def clean_labels(
     min_area: int,
     morphology_radius: int,
     fill_holes: bool,
-    boxes: list[tuple[slice, slice]] | None = None,
     cache: dict | None = None,
     cells: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
@@ -695,8 +652,8 @@ def clean_labels(
     costs a look-up).
 
     `cells` (which :data:`_GROUP_CELL`-px cells hold a mark, as
-    :func:`threshold_with_cells` returns them) may be given instead of
-    `boxes`; then the groups are made from those cells.
+    :func:`threshold_with_cells` returns them; a superset will do) saves
+    finding them.
 
     Returns
     -------
@@ -706,13 +663,9 @@ def clean_labels(
     """
     h, w = mask.shape
     reach = 2 * max(morphology_radius, 0) + 2
-    if cells is not None:
-        grouped = _groups_of_cells(cells, (h, w), reach)
-    else:
-        if boxes is None:
-            found, _ = ndi.label(mask)
-            boxes = [box for box in ndi.find_objects(found) if box is not None]
-        grouped = _groups(boxes, (h, w), reach)
+    if cells is None:
+        cells = _occupied(mask)
+    grouped = _groups_of_cells(cells, (h, w), reach)
     groups = []  # (crop, local labels, count) per group
     pending = []  # (index in groups, marks, cache key, kept opening) of groups to clean
     for crop, own in grouped:
@@ -801,12 +754,7 @@ def group_marks(
     h, w = mask.shape
     cell = _GROUP_CELL
     if cells is None:
-        rows, cols = np.arange(0, h, cell), np.arange(0, w, cell)
-        cells = (
-            np.logical_or.reduceat(np.logical_or.reduceat(mask, rows, axis=0), cols, axis=1)
-            if mask.size
-            else np.zeros((rows.size, cols.size), bool)
-        )
+        cells = _occupied(mask)
     eight = np.ones((3, 3), bool)
     diamond = morphology.diamond(reach).astype(bool) if reach > 0 else None
     # Marks within `reach` (< one cell) lie in the same or 8-adjacent cells.
@@ -960,33 +908,16 @@ def _clean(mask, *, min_area, morphology_radius, fill_holes, padding) -> np.ndar
     return out
 
 
-def _groups(boxes, shape: tuple[int, int], reach: int):
-    """Split boxes into groups far apart; yield each group's crop and its own pixels.
+def _groups_of_cells(cells: np.ndarray, shape: tuple[int, int], reach: int):
+    """Split the marked cells into groups far apart; yield each group's crop and its own pixels.
 
-    Each box, grown by `reach`, is painted onto a grid of _GROUP_CELL-px
-    cells; 8-connected groups of cells are the groups. Two groups are thus at
-    least one cell plus twice `reach` apart, and a group's crop (its cells'
-    bounding box) holds every pixel within `reach` of its marks, or reaches
-    the image edge. Yields ``(crop, own)``: the crop as a pair of slices and a
+    Each marked cell is grown by enough cells to cover `reach` pixels;
+    8-connected groups of those cells are the groups. A group's crop (its
+    cells' bounding box) thus holds every pixel within `reach` of its marks,
+    or reaches the image edge, and two groups' marks are more than twice
+    `reach` apart. Yields ``(crop, own)``: the crop as a pair of slices and a
     bool array of the crop's shape, True on the group's own cells (another
     group's marks may lie inside the crop's rectangle; they are left out).
-    """
-    h, w = shape
-    cell = _GROUP_CELL
-    grid = np.zeros((-(-h // cell), -(-w // cell)), bool)
-    for rows, cols in boxes:
-        r0, r1 = max(rows.start - reach, 0), min(rows.stop + reach, h)
-        c0, c1 = max(cols.start - reach, 0), min(cols.stop + reach, w)
-        grid[r0 // cell : (r1 - 1) // cell + 1, c0 // cell : (c1 - 1) // cell + 1] = True
-    yield from _cell_groups(grid, shape, cell, structure=np.ones((3, 3), bool))
-
-
-def _groups_of_cells(cells: np.ndarray, shape: tuple[int, int], reach: int):
-    """:func:`_groups` from the cells that hold marks instead of boxes.
-
-    Each marked cell is grown by enough cells to cover `reach` pixels, so
-    that, as there, a group's crop holds every pixel within `reach` of its
-    marks and two groups' marks are more than twice `reach` apart.
     """
     grow = -(-max(reach, 0) // _GROUP_CELL)
     grid = np.asarray(cells, bool)

@@ -209,18 +209,18 @@ def _marks(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     ],
 )
 def test_clean_mask_by_groups_is_the_whole_image_computation(seed, options):
-    from imgdiff_widget._mask import clean_mask, threshold_with_boxes
+    from imgdiff_widget._mask import clean_mask, threshold_mask
 
     rng = np.random.default_rng(seed)
     shape = (int(rng.integers(40, 260)), int(rng.integers(40, 260)))
     mask = _marks(rng, shape)
     expected = _clean_mask_reference(mask, **options)
     np.testing.assert_array_equal(clean_mask(mask, **options), expected)
-    # With the boxes the threshold stage hands over.
+    # On the marks the threshold stage makes.
     score = ndi.gaussian_filter(rng.random(shape), 2).astype(np.float32)
     valid = rng.random(shape) > 0.05
-    raw, boxes = threshold_with_boxes(score, float(np.quantile(score, 0.9)), valid)
-    got = clean_mask(raw, boxes=boxes, **options)
+    raw = threshold_mask(score, float(np.quantile(score, 0.9)), valid)
+    got = clean_mask(raw, **options)
     np.testing.assert_array_equal(got, _clean_mask_reference(raw, **options))
 
 
@@ -228,7 +228,7 @@ def test_clean_mask_by_groups_is_the_whole_image_computation(seed, options):
 def test_threshold_mask_is_skimage_hysteresis(seed):
     from skimage.filters import apply_hysteresis_threshold
 
-    from imgdiff_widget._mask import threshold_mask, threshold_with_boxes
+    from imgdiff_widget._mask import threshold_mask, threshold_with_cells
 
     rng = np.random.default_rng(seed)
     shape = (int(rng.integers(1, 200)), int(rng.integers(1, 200)))
@@ -240,11 +240,8 @@ def test_threshold_mask_is_skimage_hysteresis(seed):
         )
         expected &= valid
         np.testing.assert_array_equal(threshold_mask(score, threshold, valid), expected)
-        mask, boxes = threshold_with_boxes(score, threshold, valid)
-        covered = np.zeros(shape, bool)
-        for box in boxes:
-            covered[box] = True
-        assert not (mask & ~covered).any()
+        mask, cells = threshold_with_cells(score, threshold, valid)
+        np.testing.assert_array_equal(cells, _cells_holding(mask))
 
 
 def _refine_shift_reference(a, b, coarse):
@@ -435,7 +432,6 @@ def test_threshold_on_cells_near_the_cut_is_the_whole_image_hysteresis(seed):
     from imgdiff_widget._mask import (
         cell_maxima,
         threshold_mask,
-        threshold_with_boxes,
         threshold_with_cells,
     )
 
@@ -449,12 +445,6 @@ def test_threshold_on_cells_near_the_cut_is_the_whole_image_hysteresis(seed):
     assert cells.max() == score.max()
     for threshold in (0.0, float(np.quantile(score, 0.5)), float(np.quantile(score, 0.97)), 0.95):
         expected = threshold_mask(score, threshold, valid)
-        mask, boxes = threshold_with_boxes(score, threshold, valid, cell_max=cells)
-        np.testing.assert_array_equal(mask, expected)
-        covered = np.zeros(shape, bool)
-        for box in boxes:
-            covered[box] = True
-        assert not (mask & ~covered).any()
         for given in (cells, None):
             mask, occupied = threshold_with_cells(score, threshold, valid, cell_max=given)
             np.testing.assert_array_equal(mask, expected)
@@ -675,12 +665,11 @@ def test_the_threaded_paths_give_the_one_thread_results(monkeypatch):
     # gives what one thread gives: the same masks, labels, boxes and trims.
     from imgdiff_widget import _parallel
     from imgdiff_widget._mask import (
-        _groups,
+        _groups_of_cells,
         cell_maxima,
         clean_labels,
         group_marks,
         refine_to_support,
-        threshold_with_boxes,
         threshold_with_cells,
     )
 
@@ -690,25 +679,23 @@ def test_the_threaded_paths_give_the_one_thread_results(monkeypatch):
     score[rng.integers(0, shape[0], 14), rng.integers(0, shape[1], 14)] = 60 * rng.random(14)
     score = np.clip(ndi.gaussian_filter(score, 4) + 0.02 * rng.random(shape), 0, 1)
     score = score.astype(np.float32)
-    score[rng.random(shape) > 0.999] = 0.9
+    score[rng.random(shape) > 0.9999] = 0.9  # specks, sparse enough that groups stay apart
     valid = rng.random(shape) > 0.05
     a = rng.random((*shape, 3), dtype=np.float32)
     b = np.where(rng.random(shape)[..., None] > 0.4, a, a * 0.7 + 0.3).astype(np.float32)
     cut = 0.1
 
     def run():
-        raw, boxes = threshold_with_boxes(score, cut, valid, cell_max=cell_maxima(score))
+        raw, cells = threshold_with_cells(score, cut, valid, cell_max=cell_maxima(score))
         cache: dict = {}
         cleaned = [
             clean_labels(
-                raw, min_area=area, morphology_radius=1, fill_holes=True, boxes=boxes, cache=cache
+                raw, min_area=area, morphology_radius=1, fill_holes=True, cells=cells, cache=cache
             )
             for area in (8, 40, 8)
         ]
-        raw2, cells = threshold_with_cells(score, cut, valid, cell_max=cell_maxima(score))
-        assert (raw2 == raw).all()
         cleaned += [
-            clean_labels(raw, min_area=area, morphology_radius=1, fill_holes=True, cells=cells)
+            clean_labels(raw, min_area=area, morphology_radius=1, fill_holes=True)
             for area in (8, 40)
         ]
         labels, found = cleaned[0]
@@ -716,15 +703,15 @@ def test_the_threaded_paths_give_the_one_thread_results(monkeypatch):
         regions = find_regions(trimmed, score, boxes=found)
         marks = group_marks(score > cut, 3, 4)
         grouped = [group_marks(score > cut, 3, area, cache=cache) for area in (4, 9)]
-        return raw, boxes, cleaned, trimmed, marks, grouped, regions
+        return raw, cells, cleaned, trimmed, marks, grouped, regions
 
     expected = run()
     monkeypatch.setattr(_parallel, "_TASKS_MIN_WORK", 0)
     monkeypatch.setattr(_parallel, "cpu_count", lambda: 3)
     got = run()
     np.testing.assert_array_equal(got[0], expected[0])
-    assert got[1] == expected[1]
-    assert len(list(_groups(got[1], shape, 4))) > 2  # several groups, so several threads
+    np.testing.assert_array_equal(got[1], expected[1])
+    assert len(list(_groups_of_cells(got[1], shape, 4))) > 2  # several groups, so several threads
     for (labels, boxes), (want, want_boxes) in zip(got[2], expected[2], strict=True):
         np.testing.assert_array_equal(labels, want)
         assert boxes == want_boxes == ndi.find_objects(want)
