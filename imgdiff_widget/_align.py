@@ -247,9 +247,7 @@ def _estimate_shift(a: np.ndarray, b: np.ndarray, valid: np.ndarray, small) -> t
         # A larger one is reduced: the estimate need only be good to a quarter
         # of a full-size pixel, as the refinement below measures what is left.
         if factor == 1:
-            shift, _, _ = phase_cross_correlation(
-                ga, gb, upsample_factor=_UPSAMPLE, normalization=None
-            )
+            shift = _phase_shift(ga, gb, _UPSAMPLE, taper=False)
         else:
             shift = _phase_shift(ga, gb, 2 * factor)
     else:
@@ -284,8 +282,8 @@ def _refine_shift(a: np.ndarray, b: np.ndarray, coarse: np.ndarray) -> np.ndarra
     return np.clip(fine, -1.0, 1.0)
 
 
-def _phase_shift(a: np.ndarray, b: np.ndarray, upsample: int) -> np.ndarray:
-    """Phase correlation of two grey images under a Hann window.
+def _phase_shift(a: np.ndarray, b: np.ndarray, upsample: int, *, taper: bool = True) -> np.ndarray:
+    """Phase correlation of two grey images, by default under a Hann window.
 
     Phase correlation treats the images as periodic: the jump between
     opposite edges does not move with the content and pulls a sub-pixel
@@ -293,10 +291,10 @@ def _phase_shift(a: np.ndarray, b: np.ndarray, upsample: int) -> np.ndarray:
     Tapering both images to zero at their edges removes that jump (a
     separable Hann window: numpy's, cheap next to scikit-image's radial one).
     """
-    taper = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1])).astype(np.float32)
-    found = phase_cross_correlation(
-        a * taper, b * taper, upsample_factor=upsample, normalization=None
-    )
+    if taper:
+        window = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1])).astype(np.float32)
+        a, b = a * window, b * window
+    found = phase_cross_correlation(a, b, upsample_factor=upsample, normalization=None)
     return np.asarray(found[0], float)
 
 
