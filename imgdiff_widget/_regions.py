@@ -118,7 +118,9 @@ def _box_statistics(labels: np.ndarray, score: np.ndarray, boxes: list) -> list[
         row_sum = int(row_counts @ np.arange(row0, row0 + row_counts.size, dtype=np.int64))
         col_sum = int(col_counts @ np.arange(col0, col0 + col_counts.size, dtype=np.int64))
         values = score[box][region]
-        total = np.cumsum(values, dtype=np.float64)[-1]  # sequential, as bincount adds
+        # Sequential, as bincount adds (on a float64 copy: cumsum with
+        # dtype= casts while holding the GIL).
+        total = np.cumsum(values.astype(np.float64))[-1]
         centroid = (row_sum / area, col_sum / area)
         return bbox, area, centroid, float(values.max()), float(total / area)
 

@@ -754,3 +754,72 @@ def test_pixel_metric_cuts_and_antialiasing_on_cells_are_the_plain_ones():
         np.testing.assert_array_equal(result.antialiased, expected)
         assert raw.any()
         assert expected.any()
+
+
+def _refine_reference(labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """refine_to_support as it was first written: every region trimmed on its own crop."""
+    from skimage.morphology import disk
+
+    diff = np.abs(a - b).max(axis=-1)
+    local = ndi.correlate(diff, np.full((3, 3), 1 / 9, np.float32), mode="nearest")
+    changed = (local > 10 / 255) & (diff > 8 / 255)
+    out = np.zeros_like(labels)
+    for index, box in enumerate(ndi.find_objects(labels), start=1):
+        if box is None:
+            continue
+        crop = tuple(slice(max(s.start - 3, 0), s.stop + 3) for s in box)
+        region = labels[crop] == index
+        here = changed[crop] & region
+        if here.sum() < 0.05 * region.sum():
+            trimmed = region
+        else:
+            closed = ndi.binary_closing(here, structure=disk(2).astype(bool), border_value=0)
+            trimmed = ndi.binary_fill_holes(closed) & region
+            pieces, count = ndi.label(trimmed, structure=np.ones((3, 3), bool))
+            if count > 1:
+                areas = np.bincount(pieces.ravel())
+                areas[0] = 0
+                trimmed = (areas >= min(max(6, areas.max() / 20), areas.max()))[pieces]
+        out[crop][trimmed] = index
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_refine_reuses_the_solid_support_of_regions_that_grew_where_nothing_changed(seed):
+    from imgdiff_widget._mask import SupportMap, refine_to_support
+
+    rng = np.random.default_rng(seed)
+    shape = (140, 170)
+    a = rng.random((*shape, 3), dtype=np.float32) * 0.5
+    b = a + 0.01 * rng.random((*shape, 3), dtype=np.float32)  # below the support level
+    changes = ndi.gaussian_filter(rng.random(shape), 3) > 0.56
+    changes[rng.random(shape) > 0.997] = True  # lone changed pixels: specks near the blobs
+    changes[:3, 40:60] = changes[60:80, -2:] = True  # changes at the image edge
+    b[changes] += 0.3
+    support = SupportMap(a, b)
+
+    def solid_keys():
+        return sum(1 for key in support.trimmed if key[0] == "solid support")
+
+    grown = [ndi.binary_dilation(changes, iterations=n) for n in (2, 4, 6)]
+    found = []
+    for mask in [*grown, grown[1]]:
+        labels, _ = ndi.label(mask, structure=np.ones((3, 3), bool))
+        got = refine_to_support(labels, None, None, support=support)
+        np.testing.assert_array_equal(got, _refine_reference(labels, a, b))
+        found.append(solid_keys())
+    # Regions grown by 4 and 6 px hold the same changed pixels as by 2 px
+    # (where the dilation did not join blobs): their solid supports were reused.
+    assert found[0] > 0
+    assert found[2] - found[1] < found[0] / 2
+    # Regions with slits the closing bridges (their solid support is not
+    # inside them), and eroded ones, are trimmed right too.
+    dashes = np.zeros(shape, bool)
+    dashes[::6] = (np.arange(shape[1]) % 20 < 10)[None, :]
+    for mask in (grown[1] & ~dashes, ndi.binary_erosion(grown[2], iterations=5)):
+        for _ in range(2):  # the second time with the solid supports kept
+            labels, _ = ndi.label(mask, structure=np.ones((3, 3), bool))
+            np.testing.assert_array_equal(
+                refine_to_support(labels, None, None, support=support),
+                _refine_reference(labels, a, b),
+            )
