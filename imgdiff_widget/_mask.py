@@ -252,7 +252,8 @@ def _hysteresis(score, low, high, valid, own=None):
     if connected[1:].all():  # every component kept: no look-up needed
         mask = above & valid
     else:
-        mask = connected[labels]
+        # (np.take: a table look-up by a label image, ~1.7x faster than indexing)
+        mask = np.take(connected, labels)
         mask &= valid
     return mask, _occupied(mask)
 
@@ -374,6 +375,7 @@ def refine_to_support(
     boxes: list | None = None,
     support: SupportMap | None = None,
     overwrite: bool = False,
+    marked: np.ndarray | None = None,
 ) -> np.ndarray:
     """Trim each labelled region to the pixels that really changed.
 
@@ -403,6 +405,10 @@ def refine_to_support(
         crop, same pixels) is not trimmed again.
     overwrite : bool, optional
         Trim `labels` in place (and return it) instead of making new labels.
+    marked : ndarray of bool, shape (H, W), optional
+        Set True where a trimmed region lies: the new labels' ``> 0``, made
+        from the trims in hand instead of read back from the labels (all
+        False outside the regions' boxes to start with).
 
     Returns
     -------
@@ -417,6 +423,8 @@ def refine_to_support(
             np.copyto(out[crop], 0, where=region & ~trimmed)
         else:
             np.copyto(out[crop], index, where=trimmed)
+        if marked is not None:
+            marked[crop] |= trimmed
 
     halo = 3
     if boxes is None:
@@ -619,7 +627,7 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     if outside[1:].all():  # no hole: the same pixels, without a look-up per pixel
         return mask.copy()
     outside[0] = False  # the marks themselves
-    return ~outside[background]
+    return np.take(~outside, background)
 
 
 def _drop_specks(region: np.ndarray) -> np.ndarray:
@@ -634,7 +642,7 @@ def _drop_specks(region: np.ndarray) -> np.ndarray:
     areas = np.bincount(pieces.ravel())
     areas[0] = 0
     keep = areas >= min(max(_SPECK_AREA, _SPECK_FRACTION * areas.max()), areas.max())
-    return keep[pieces]
+    return np.take(keep, pieces)
 
 
 def clean_mask(
@@ -747,7 +755,7 @@ def clean_labels(
             base = (objects, np.bincount(objects.ravel()))
         kept = _kept(base[1], min_area)
         # (Every object kept: the closed marks, without a look-up per pixel.)
-        cleaned = base[0] > 0 if kept[1:].all() else kept[base[0]]
+        cleaned = base[0] > 0 if kept[1:].all() else np.take(kept, base[0])
         if fill_holes:
             cleaned = _fill_holes(cleaned)
         return base, kept, _labelled(cleaned)
@@ -842,7 +850,7 @@ def group_marks(
             return base, (local, count, _describe(local))
         remap = np.zeros(kept.size, np.int32)
         remap[kept] = np.arange(1, count + 1, dtype=np.int32)
-        local = remap[local]
+        local = np.take(remap, local)
         return base, (local, count, _describe(local))
 
     sizes = [task[1].size for task in groups]
@@ -915,7 +923,7 @@ def _assemble(groups, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[sl
             # an add (a masked copy of the sum is twice as fast as a masked add).
             np.copyto(labels[crop], local + (remap[1] - 1), where=local > 0)
         else:
-            np.copyto(labels[crop], remap[local], where=local > 0)
+            np.copyto(labels[crop], np.take(remap, local), where=local > 0)
 
     sizes = [local.size for _, local, _, _ in groups]
     map_tasks(paint, zip(groups, remaps, strict=True), sizes)
@@ -952,7 +960,7 @@ def _clean(mask, *, min_area, morphology_radius, fill_holes, padding) -> np.ndar
         out = _closing(out, footprint)
     if min_area > 1:
         objects, _ = ndi.label(out)  # 4-connected, as remove_small_objects counts
-        out = _kept(np.bincount(objects.ravel()), min_area)[objects]
+        out = np.take(_kept(np.bincount(objects.ravel()), min_area), objects)
     if fill_holes:
         out = _fill_holes(out)
     if padding > 0:

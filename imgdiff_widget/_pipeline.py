@@ -381,6 +381,7 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
             raw, _PIXEL_GROUPING, min_area, cells, cache=noise["clean_cache"]
         )
         count = len(boxes)
+        mask = None
     else:
         min_area = auto_min_area(raw.shape) if p.min_area == "auto" else int(p.min_area)
         labels, boxes = clean_labels(
@@ -392,26 +393,28 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
             cache=noise["clean_cache"],
         )
         count = len(boxes)
+        mask = np.zeros(raw.shape, bool)  # pages never written stay untouched
         # In place: the labels were made for this call alone.
         labels = refine_to_support(
-            labels, None, None, boxes=boxes, support=noise["support"], overwrite=True
+            labels, None, None, boxes=boxes, support=noise["support"], overwrite=True, marked=mask
         )
         if noise["aa_flags"] is not None:
             _drop_antialiasing_regions(labels, boxes, noise["aa_flags"], noise["pixel_delta"])
+            mask = None
     if p.padding:
         labels = expand_labels(labels, distance=p.padding)
-        boxes = None
+        boxes = mask = None
     extra = registered["frame"].extra
     if extra.any():
         # The area only one image has (size_mismatch="pad") is a region of its own.
         extra_labels, _ = ndi.label(extra & (labels == 0))
         labels = np.where(extra_labels > 0, extra_labels + count, labels)
-        boxes = None
+        boxes = mask = None
     return {
         "thresholded": thresholded,
         "labels": labels,
         "boxes": boxes,  # each label's box, when known (the regions stage reads only those)
-        "mask": _marked(labels, boxes),
+        "mask": _marked(labels, boxes) if mask is None else mask,
         "min_area": min_area,
     }
 

@@ -401,11 +401,13 @@ def test_refine_with_a_kept_support_map_gives_the_plain_result(seed):
                 refine_to_support(labels, None, None, boxes=boxes, support=support), expected
             )
             copy = labels.copy()
+            marked = np.zeros(shape, bool)
             trimmed = refine_to_support(
-                copy, None, None, boxes=boxes, support=support, overwrite=True
+                copy, None, None, boxes=boxes, support=support, overwrite=True, marked=marked
             )
             assert trimmed is copy
             np.testing.assert_array_equal(trimmed, expected)
+            np.testing.assert_array_equal(marked, expected > 0)
     diff = np.abs(a - matched).max(axis=-1)
     local = ndi.correlate(diff, np.full((3, 3), 1 / 9, np.float32), mode="nearest")
     np.testing.assert_array_equal(support[0:150, 0:200], (local > 10 / 255) & (diff > 8 / 255))
