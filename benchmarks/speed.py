@@ -20,7 +20,8 @@ Printed per size (best of ``--repeat`` runs, in seconds):
 - re-runs on the cached pipeline after a threshold change, then a min_area
   change, then a colour change (each on top of the previous one, so only the
   changed stage and those after it run; every run sets a value not set
-  before, as a slider moved to a new position does);
+  before, as a slider moved to a new position does), and the stage times of
+  the fastest threshold re-run;
 - baselines on the same decoded arrays, in the same run: scikit-image's
   ``structural_similarity(grey_a, grey_b, full=True)`` on uint8 grey, and the
   common SSIM answer (grey SSIM, Otsu, contours with area > 40;
@@ -128,13 +129,13 @@ def time_pair(blob_a: bytes, blob_b: bytes, repeat: int, metric: str | None, bas
     )
     current = params
     for name, values in changes:
-        times = []
+        runs = []
         for value in values:
             current = current.replace(**value)
             start = time.perf_counter()
-            pipe.run(current)
-            times.append(time.perf_counter() - start)
-        row[f"re-{name}"] = min(times)
+            rerun = pipe.run(current)
+            runs.append((time.perf_counter() - start, rerun.timings))
+        row[f"re-{name}"], row[f"re-{name} stages"] = min(runs, key=lambda run: run[0])
     if baselines:
         from skimage.metrics import structural_similarity
 
@@ -236,6 +237,15 @@ def main() -> None:
     for row in rows:
         cells = " | ".join(f"{row[stage]:.3f}" for stage in STAGES)
         print(f"| {row['name']} | {cells} | {row['load']:.3f} |")
+
+    print("\n## stage times of the fastest re-threshold (ms)\n")
+    rerun_stages = STAGES[STAGES.index("threshold") :]
+    print("| pair | " + " | ".join(rerun_stages) + " |")
+    print("|---|" + "---:|" * len(rerun_stages))
+    for row in rows:
+        timings = row["re-threshold stages"]
+        cells = " | ".join(f"{1000 * timings.get(stage, 0.0):.1f}" for stage in rerun_stages)
+        print(f"| {row['name']} | {cells} |")
 
     print("\n## whole runs and baselines (s), ratios measured in this run\n")
     print(
