@@ -17,6 +17,7 @@ from scipy import ndimage as ndi
 from skimage import morphology
 
 from ._errors import ParameterError
+from ._metrics import max_channel_difference
 from ._parallel import map_strips, map_tasks
 
 __all__ = [
@@ -316,24 +317,42 @@ class SupportMap:
         self._trimmed_bytes = 0
 
     def __getitem__(self, box: tuple[slice, slice]) -> np.ndarray:
+        self.prepare([box])
         rows, cols = (slice(*s.indices(n)[:2]) for s, n in zip(box, self.shape, strict=True))
-        tile = self._TILE
-        t0, t1 = rows.start // tile, -(-rows.stop // tile)
-        u0, u1 = cols.start // tile, -(-cols.stop // tile)
-        done = self._done[t0:t1, u0:u1]
-        if not done.all():
-            for i, row in enumerate(done):
-                missing = np.flatnonzero(~row)
-                if missing.size == 0:
-                    continue
-                # One rectangle per run of missing tiles in this row of tiles.
-                runs = np.split(missing, np.flatnonzero(np.diff(missing) > 1) + 1)
-                r = slice((t0 + i) * tile, min((t0 + i + 1) * tile, self.shape[0]))
-                for run in runs:
-                    c = slice((u0 + run[0]) * tile, min((u0 + run[-1] + 1) * tile, self.shape[1]))
-                    self._changed[r, c] = self._find(r, c)
-            done[...] = True
         return self._changed[rows, cols]
+
+    def prepare(self, boxes) -> None:
+        """Find the tiles under `boxes` (pairs of slices) not found yet, on all cores.
+
+        Reading the boxes afterwards costs a slice each: the first reading of
+        many regions' crops finds their tiles side by side instead of one
+        crop after the other.
+        """
+        tile = self._TILE
+        needed = np.zeros(self._done.shape, bool)
+        for box in boxes:
+            rows, cols = (slice(*s.indices(n)[:2]) for s, n in zip(box, self.shape, strict=True))
+            needed[
+                rows.start // tile : -(-rows.stop // tile),
+                cols.start // tile : -(-cols.stop // tile),
+            ] = True
+        needed &= ~self._done
+        rectangles = []
+        for i in np.flatnonzero(needed.any(axis=1)):
+            # One rectangle per run of missing tiles in this row of tiles.
+            missing = np.flatnonzero(needed[i])
+            rows = slice(i * tile, min((i + 1) * tile, self.shape[0]))
+            for run in np.split(missing, np.flatnonzero(np.diff(missing) > 1) + 1):
+                cols = slice(run[0] * tile, min((run[-1] + 1) * tile, self.shape[1]))
+                rectangles.append((rows, cols))
+
+        def find(rectangle):
+            # Rectangles do not overlap: each thread writes its own pixels.
+            self._changed[rectangle] = self._find(*rectangle)
+
+        sizes = [(r.stop - r.start) * (c.stop - c.start) for r, c in rectangles]
+        map_tasks(find, rectangles, sizes)
+        self._done |= needed
 
     def _find(self, rows: slice, cols: slice) -> np.ndarray:
         """The support on one rectangle, read with the margin the local mean needs."""
@@ -344,7 +363,7 @@ class SupportMap:
         a, b = self._a[r0:r1, c0:c1], self._b[r0:r1, c0:c1]
         if self._transform is not None:
             b = self._transform(a, b)
-        diff = np.abs(a - b).max(axis=-1)
+        diff = max_channel_difference(a, b)
         # A direct weighted sum per pixel (not uniform_filter's running sum,
         # whose rounding depends on where the line starts), so that with the
         # margin a crop gets exactly the whole image's values.
@@ -433,7 +452,7 @@ def refine_to_support(
         support = SupportMap(a, b, level)
     elif support._level != level:
         raise ValueError("the support map was made for another level")
-    todo = []  # (label, crop, its pixels, cache key, support there) of regions to trim
+    todo = []  # (label, crop, its pixels, cache key) of regions to trim
     for index, box in enumerate(boxes, start=1):
         if box is None:
             continue
@@ -443,11 +462,12 @@ def refine_to_support(
         key = (rows.start, rows.stop, cols.start, cols.stop, region.tobytes())
         trimmed = support.trimmed.get(key)
         if trimmed is None:
-            # The support is read (and found, on first reading) here, on
-            # this thread; the trims below only read it.
-            todo.append((index, (rows, cols), region, key, support[rows, cols]))
+            todo.append((index, (rows, cols), region, key))
         else:
             write(index, (rows, cols), region, trimmed)
+    # The support is found here (the trims below only read it).
+    support.prepare([task[1] for task in todo])
+    todo = [(*task, support[task[1]]) for task in todo]
 
     def trim(task):
         _, crop, region, _, changed = task

@@ -825,3 +825,44 @@ def test_refine_reuses_the_solid_support_of_regions_that_grew_where_nothing_chan
                 refine_to_support(labels, None, None, support=support),
                 _refine_reference(labels, a, b),
             )
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_max_channel_difference_is_the_plain_reduction(channels):
+    from imgdiff_widget._metrics import max_channel_difference
+
+    rng = np.random.default_rng(channels)
+    a = rng.random((40, 50, channels), dtype=np.float32)
+    b = rng.random((40, 50, channels), dtype=np.float32)
+    a[3, 6, -1] = np.nan  # propagated, as np.max propagates it
+    crop = (slice(2, 37), slice(5, 44))  # strided views, as SupportMap reads them
+    got = max_channel_difference(a[crop], b[crop])
+    expected = np.abs(a[crop] - b[crop]).max(axis=-1)
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == expected.dtype
+    assert np.isnan(got).sum() == 1
+
+
+def test_support_found_box_by_box_on_threads_is_the_whole_image_support(monkeypatch):
+    from imgdiff_widget import _parallel
+    from imgdiff_widget._mask import SupportMap
+
+    monkeypatch.setattr(_parallel, "_TASKS_MIN_WORK", 0)
+    monkeypatch.setattr(_parallel, "cpu_count", lambda: 3)
+    rng = np.random.default_rng(7)
+    shape = (300, 410)  # tiles of 64 px, the last ones cut by the edges
+    a = rng.random((*shape, 3), dtype=np.float32)
+    b = np.where(rng.random(shape)[..., None] > 0.6, a, a * 0.7 + 0.3).astype(np.float32)
+    whole = SupportMap(a, b)[:, :]
+    support = SupportMap(a, b)
+    boxes = [
+        (slice(10, 90), slice(30, 200)),
+        (slice(0, 300), slice(380, 410)),
+        (slice(150, 290), slice(0, 70)),
+    ]
+    support.prepare(boxes)
+    support.prepare(boxes[:1])  # found already: nothing to do
+    for box in boxes:
+        np.testing.assert_array_equal(support[box], whole[box])
+    assert not support._done.all()  # only the boxes' tiles were found
+    np.testing.assert_array_equal(support[:, :], whole)
