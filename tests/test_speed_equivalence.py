@@ -866,3 +866,22 @@ def test_support_found_box_by_box_on_threads_is_the_whole_image_support(monkeypa
         np.testing.assert_array_equal(support[box], whole[box])
     assert not support._done.all()  # only the boxes' tiles were found
     np.testing.assert_array_equal(support[:, :], whole)
+
+
+@pytest.mark.parametrize("kind", ["levels", "uniform", "skewed", "bool", "one bool"])
+def test_exposure_block_means_are_numpys_float32_means(kind):
+    from imgdiff_widget._metrics import _float32_block_means
+
+    rng = np.random.default_rng(len(kind))
+    shape = (23, 8, 61, 8, 1 if kind == "one bool" else 3)  # colours, or the valid mask
+    blocks = {
+        "levels": (rng.integers(0, 256, shape) / 255).astype(np.float32),
+        "uniform": rng.random(shape, dtype=np.float32),
+        "skewed": rng.random(shape, dtype=np.float32) ** 8,  # sums that round
+        "bool": rng.random(shape) > 0.9,
+        "one bool": rng.random(shape) > 0.3,
+    }[kind]
+    got = _float32_block_means(blocks)
+    expected = blocks.mean(axis=(1, 3), dtype=np.float32)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)  # bit for bit
