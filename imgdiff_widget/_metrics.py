@@ -219,8 +219,14 @@ def apply_exposure(
     else:
         np.multiply(b, gains, out=out)
         out += offsets
-    np.maximum(out, a, out=out, where=b >= _CLIP_HIGH)
-    np.minimum(out, a, out=out, where=b <= _CLIP_LOW)
+    # (A masked ufunc costs as much as the whole gain and offset: skipped
+    # where nothing is clipped, as in most crops.)
+    high = b >= _CLIP_HIGH
+    if high.any():
+        np.maximum(out, a, out=out, where=high)
+    low = np.less_equal(b, _CLIP_LOW, out=high)
+    if low.any():
+        np.minimum(out, a, out=out, where=low)
     return out
 
 
