@@ -7,8 +7,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._parallel import map_tasks
-
 __all__ = ["Region", "find_regions"]
 
 
@@ -118,14 +116,15 @@ def _box_statistics(labels: np.ndarray, score: np.ndarray, boxes: list) -> list[
         row_sum = int(row_counts @ np.arange(row0, row0 + row_counts.size, dtype=np.int64))
         col_sum = int(col_counts @ np.arange(col0, col0 + col_counts.size, dtype=np.int64))
         values = score[box][region]
-        # Sequential, as bincount adds (on a float64 copy: cumsum with
-        # dtype= casts while holding the GIL).
-        total = np.cumsum(values.astype(np.float64))[-1]
+        total = np.cumsum(values, dtype=np.float64)[-1]  # sequential, as bincount adds
         centroid = (row_sum / area, col_sum / area)
         return bbox, area, centroid, float(values.max()), float(total / area)
 
-    sizes = [(box[0].stop - box[0].start) * (box[1].stop - box[1].start) for _, box in todo]
-    return [item for item in map_tasks(describe, todo, sizes) if item is not None]
+    # On this thread: each region is a dozen short numpy calls, and threads
+    # only contend for the GIL between them (two took 1.1-1.8x as long on
+    # the 37 MP screenshot pair's 66 and 338 regions).
+    found = (describe(item) for item in todo)
+    return [item for item in found if item is not None]
 
 
 def _image_statistics(labels: np.ndarray, score: np.ndarray) -> list[tuple]:
