@@ -71,6 +71,9 @@ _HYSTERESIS_LOW = 0.5
 _GROUP_CELL = 16
 # The closing that makes a trimmed region one solid mark.
 _DISK_2 = morphology.disk(2).astype(bool)
+# Connectivities for ndi.label, made once (it would build the 4-connected one per call).
+_FOUR = ndi.generate_binary_structure(2, 1)
+_EIGHT = np.ones((3, 3), bool)
 
 
 class NoiseModel(dict):
@@ -215,7 +218,7 @@ def cut_on_cells(
     no pixel above it, so a new cut costs in proportion to the area near it.
     """
     out = np.zeros(values.shape, bool)  # pages never written stay untouched
-    groups, _ = ndi.label(cell_max > cut, structure=np.ones((3, 3), bool))
+    groups, _ = ndi.label(cell_max > cut, structure=_EIGHT)
     cell = _GROUP_CELL
     for rows, cols in ndi.find_objects(groups):
         crop = (
@@ -244,7 +247,7 @@ def _hysteresis(score, low, high, valid, own=None):
     above = score > low
     if own is not None:
         above &= own
-    labels, count = ndi.label(above)
+    labels, count = ndi.label(above, structure=_FOUR)
     # A component is kept when any of its pixels is above the high cut.
     connected = np.zeros(count + 1, bool)
     connected[labels[score > high]] = True
@@ -640,7 +643,7 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask, bool)
     if mask.size == 0:
         return mask.copy()
-    background, count = ndi.label(~mask)
+    background, count = ndi.label(~mask, structure=_FOUR)
     outside = np.zeros(count + 1, bool)
     for edge in (background[0], background[-1], background[:, 0], background[:, -1]):
         outside[edge] = True
@@ -656,7 +659,7 @@ def _drop_specks(region: np.ndarray) -> np.ndarray:
     Pixels of JPEG noise in a region's halo pass the support test alone;
     they are specks apart from the change itself, small beside its body.
     """
-    pieces, count = ndi.label(region, structure=np.ones((3, 3), bool))
+    pieces, count = ndi.label(region, structure=_EIGHT)
     if count < 2:
         return region
     areas = np.bincount(pieces.ravel())
@@ -771,7 +774,7 @@ def clean_labels(
             opened = _clean(
                 marks, min_area=1, morphology_radius=morphology_radius, fill_holes=False, padding=0
             )
-            objects, _ = ndi.label(opened)  # 4-connected, as remove_small_objects counts
+            objects, _ = ndi.label(opened, structure=_FOUR)  # as remove_small_objects counts
             base = (objects, np.bincount(objects.ravel()))
         kept = _kept(base[1], min_area)
         # (Every object kept: the closed marks, without a look-up per pixel.)
@@ -834,11 +837,10 @@ def group_marks(
     cell = _GROUP_CELL
     if cells is None:
         cells = _occupied(mask)
-    eight = np.ones((3, 3), bool)
     diamond = morphology.diamond(reach).astype(bool) if reach > 0 else None
     # Marks within `reach` (< one cell) lie in the same or 8-adjacent cells.
     groups = []  # (crop, marks, cache key, grouping met before) of groups with marks
-    for crop, own in _cell_groups(cells, (h, w), cell, structure=eight):
+    for crop, own in _cell_groups(cells, (h, w), cell, structure=_EIGHT):
         marks = mask[crop] & own
         if not marks.any():
             continue
@@ -856,7 +858,7 @@ def group_marks(
         if base is None:
             # `reach` 4-connected steps: one dilation by the diamond of that radius.
             joined = _morph(marks, _row_runs(diamond), erode=False) if reach > 0 else marks
-            local, count = ndi.label(joined, structure=eight)
+            local, count = ndi.label(joined, structure=_EIGHT)
             local[~marks] = 0
             areas = np.bincount(local.ravel(), minlength=count + 1)
             areas[0] = 0
@@ -896,7 +898,7 @@ def _describe(local: np.ndarray) -> tuple[list[tuple[int, int]], list[tuple[slic
 
 def _labelled(objects: np.ndarray) -> tuple[np.ndarray, int, tuple]:
     """A crop's 8-connected labels, their count and :func:`_describe`, for :func:`_assemble`."""
-    local, count = ndi.label(objects, structure=np.ones((3, 3), bool))
+    local, count = ndi.label(objects, structure=_EIGHT)
     return local, count, _describe(local) if count else ([], [])
 
 
@@ -979,7 +981,7 @@ def _clean(mask, *, min_area, morphology_radius, fill_holes, padding) -> np.ndar
         out = _opening(out, footprint)
         out = _closing(out, footprint)
     if min_area > 1:
-        objects, _ = ndi.label(out)  # 4-connected, as remove_small_objects counts
+        objects, _ = ndi.label(out, structure=_FOUR)  # as remove_small_objects counts
         out = np.take(_kept(np.bincount(objects.ravel()), min_area), objects)
     if fill_holes:
         out = _fill_holes(out)
@@ -1004,10 +1006,10 @@ def _groups_of_cells(cells: np.ndarray, shape: tuple[int, int], reach: int):
     if grow and grid.any():
         # ndi.binary_dilation by a (2 grow + 1)-cell square, as whole-array shifts.
         grid = _morph(grid, [(d, grow) for d in range(-grow, grow + 1)], erode=False)
-    yield from _cell_groups(grid, shape, _GROUP_CELL, structure=np.ones((3, 3), bool))
+    yield from _cell_groups(grid, shape, _GROUP_CELL, structure=_EIGHT)
 
 
-def _cell_groups(grid: np.ndarray, shape: tuple[int, int], cell: int, structure=None):
+def _cell_groups(grid: np.ndarray, shape: tuple[int, int], cell: int, structure=_FOUR):
     """Connected groups of True cells: each group's pixel crop, and its own pixels there."""
     h, w = shape
     groups, _ = ndi.label(grid, structure=structure)
