@@ -74,6 +74,7 @@ _DISK_2 = morphology.disk(2).astype(bool)
 # Connectivities for ndi.label, made once (it would build the 4-connected one per call).
 _FOUR = ndi.generate_binary_structure(2, 1)
 _EIGHT = np.ones((3, 3), bool)
+_FOUR.flags.writeable = _EIGHT.flags.writeable = False
 
 
 class NoiseModel(dict):
