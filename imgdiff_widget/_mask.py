@@ -587,8 +587,10 @@ def _morph(mask: np.ndarray, runs: list[tuple[int, int]], erode: bool) -> np.nda
     for k in range(1, max(width for _, width in runs) + 1):
         padded[:, 1:-1] = steps[-1]
         step = op(padded[:, :-2], padded[:, 2:])
-        if k == 1:
-            op(step, mask, out=step)
+        if k == 1 or w == 1:
+            # Each copy shifted either way covers the unshifted one, except
+            # at step 1 and in a one-column array (both copies lie outside).
+            op(step, steps[-1], out=step)
         steps.append(step)
     out = np.full(mask.shape, erode) if erode else np.zeros(mask.shape, bool)
     for offset, width in runs:

@@ -357,3 +357,16 @@ def test_ignore_antialiasing_drops_antialiasing_regions_of_the_photo_metrics():
     row0, col0, row1, col1 = changed.regions[0].bbox
     assert max(row0, col0) <= 118
     assert min(row1, col1) >= 142
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (30, 1), (1, 30)])
+def test_pixel_metric_marks_every_changed_pixel_of_a_one_pixel_wide_image(shape):
+    # Its regions are grouped by a dilation that once lost the marks of
+    # one-column arrays (and so marked nothing).
+    a = np.zeros(shape)
+    b = a.copy()
+    changed = [0] if max(shape) == 1 else [2, 3, 17, 29]
+    b.flat[changed] = 1.0
+    result = compare(a, b, metric="pixel")
+    assert result.n_diff_pixels == len(changed)
+    np.testing.assert_array_equal(np.flatnonzero(result.mask), changed)

@@ -622,6 +622,29 @@ def test_opening_and_closing_by_row_runs_are_scipys(footprint, seed):
             )
 
 
+@pytest.mark.parametrize("footprint", range(6))
+def test_row_run_dilation_and_erosion_are_scipys(footprint):
+    # Arrays one pixel wide or high, where a run's shifted copies fall
+    # outside the array (a dilation used to lose the marks themselves).
+    from skimage import morphology
+
+    from imgdiff_widget._mask import _morph, _row_runs
+
+    rng = np.random.default_rng(footprint)
+    for fp in (morphology.disk(footprint), morphology.diamond(footprint)):
+        fp = fp.astype(bool)
+        runs = _row_runs(fp)
+        for shape in [(1, 1), (9, 1), (1, 9), (30, 1), (2, 9), (9, 2), (17, 23)]:
+            for mask in (rng.random(shape) < 0.2, np.ones(shape, bool)):
+                np.testing.assert_array_equal(
+                    _morph(mask, runs, erode=False), ndi.binary_dilation(mask, structure=fp)
+                )
+                np.testing.assert_array_equal(
+                    _morph(mask, runs, erode=True),
+                    ndi.binary_erosion(mask, structure=fp, border_value=0),
+                )
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("shape", [(1, 1), (1, 40), (37, 1), (64, 80), (203, 157)])
 def test_find_regions_from_loose_boxes_is_the_whole_image_statistics(seed, shape):
