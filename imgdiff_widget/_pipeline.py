@@ -91,6 +91,11 @@ class DiffResult:
     antialiased : ndarray of bool, shape (H, W)
         Pixels that changed but were judged anti-aliasing and so not marked
         (all False unless anti-aliasing is ignored; drawn in their own colour).
+
+    Notes
+    -----
+    The arrays are read-only: a :class:`DiffPipeline` hands the same cached
+    arrays to every later result that reuses them. Copy one to edit it.
     """
 
     mask: np.ndarray
@@ -221,11 +226,17 @@ class _Bases:
 
     @cached_property
     def a(self) -> np.ndarray:
-        return to_uint8(self._float[0])
+        return _read_only(to_uint8(self._float[0]))
 
     @cached_property
     def b(self) -> np.ndarray:
-        return to_uint8(self._float[1])
+        return _read_only(to_uint8(self._float[1]))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """`array`, made read-only: results share the pipeline's cached arrays."""
+    array.flags.writeable = False
+    return array
 
 
 def _score(registered, p: DiffParams, _pipe):
@@ -500,15 +511,15 @@ class _Overlays:
 
     @cached_property
     def overlay_a(self) -> np.ndarray:
-        return render_overlay(self._bases[0], self._mask, self._regions, **self._style)
+        return _read_only(render_overlay(self._bases[0], self._mask, self._regions, **self._style))
 
     @cached_property
     def overlay_b(self) -> np.ndarray:
-        return render_overlay(self._bases[1], self._mask, self._regions, **self._style)
+        return _read_only(render_overlay(self._bases[1], self._mask, self._regions, **self._style))
 
     @cached_property
     def mask_image(self) -> np.ndarray:
-        return mask_image(self._mask)
+        return _read_only(mask_image(self._mask))
 
 
 def _render(found, p: DiffParams, _pipe):
@@ -604,10 +615,10 @@ class DiffPipeline:
         compared = noise["compared"]
         score_map = noise["score_map"]
         return DiffResult(
-            mask=cleaned["mask"],
-            score_map=score_map,
+            mask=_read_only(cleaned["mask"]),
+            score_map=_read_only(score_map),
             score=noise["score"],
-            regions=found["regions"],
+            regions=list(found["regions"]),  # Region is frozen; the list is the caller's
             _overlays=overlays,
             timings=timings,
             params=params,
@@ -615,9 +626,9 @@ class DiffPipeline:
             noise=dict(noise["levels"]),
             shift=tuple(float(s) for s in reg.shift),
             alignment=reg.method,
-            compared=compared,
+            compared=_read_only(compared),
             min_area=int(cleaned["min_area"]),
-            antialiased=thresholded["antialiased"],
+            antialiased=_read_only(thresholded["antialiased"]),
             sources=self.sources,
         )
 

@@ -370,3 +370,31 @@ def test_pixel_metric_marks_every_changed_pixel_of_a_one_pixel_wide_image(shape)
     result = compare(a, b, metric="pixel")
     assert result.n_diff_pixels == len(changed)
     np.testing.assert_array_equal(np.flatnonzero(result.mask), changed)
+
+
+def test_results_are_read_only_so_later_runs_stay_right(coffee_small):
+    # Later results reuse the same cached arrays: writing into one result
+    # would change what the pipeline shows next.
+    pair = make_pair(coffee_small, seed=5)
+    pipe = DiffPipeline(pair.a, pair.b)
+    first = pipe.run(DiffParams())
+    arrays = {
+        "mask": first.mask,
+        "score_map": first.score_map,
+        "compared": first.compared,
+        "antialiased": first.antialiased,
+        "overlay_a": first.overlay_a,
+        "overlay_b": first.overlay_b,
+        "mask_image": first.mask_image,
+        "base a": first.bases[0],
+        "base b": first.bases[1],
+    }
+    for name, array in arrays.items():
+        with pytest.raises(ValueError, match="read-only"):
+            array[...] = 0
+        assert not array.flags.writeable, name
+    first.regions.clear()  # the caller's own list
+    again = pipe.run(DiffParams(color="lime"))
+    assert again.n_diff_pixels == first.mask.sum() > 0
+    assert len(again.regions) > 0
+    np.testing.assert_array_equal(again.mask, first.mask)
