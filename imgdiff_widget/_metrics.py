@@ -287,7 +287,7 @@ def difference_components(
         which gives scikit-image's sigma = 1.5 for the default 7.
     smoothing : float, optional
         Gaussian sigma, in pixels, applied to both images before the colour
-        difference (and half of it before SSIM). It removes the high
+        difference (and a third of it before SSIM). It removes the high
         frequencies that JPEG quantisation (chroma is stored at half
         resolution, in 8 px blocks) and sensor noise live in.
     transform : callable, optional

@@ -45,8 +45,8 @@ class DiffParams:
     win_size : int
         SSIM window side, odd, >= 3.
     smoothing : float
-        Gaussian sigma (pixels) applied before the colour difference, and half
-        of it before SSIM: suppresses JPEG and sensor noise.
+        Gaussian sigma (pixels) applied before the colour difference, and a
+        third of it before SSIM: suppresses JPEG and sensor noise.
     morphology : int
         Radius of the opening/closing that removes speckle and joins fragments.
     fill_holes : bool
@@ -89,6 +89,12 @@ class DiffParams:
     style: str = "fill+boxes"
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.generic):
+                # NumPy scalars (a slider's or a grid's values) are kept as
+                # Python's own, so that parameters print and save as JSON.
+                object.__setattr__(self, f.name, value.item())
         _choice("metric", self.metric, tuple(METRICS))
         _choice("align", self.align, ALIGN_METHODS)
         _choice("size_mismatch", self.size_mismatch, SIZE_POLICIES)
@@ -146,12 +152,12 @@ class DiffParams:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, np.ndarray):
+            if f.name == "ignore" and isinstance(value, np.ndarray):
                 value = {"mask_shape": list(value.shape), "pixels": int(value.sum())}
             elif f.name == "ignore" and value is not None:
                 value = [list(r) for r in value]
-            elif isinstance(value, tuple):
-                value = list(value)
+            elif isinstance(value, (tuple, np.ndarray)):
+                value = np.asarray(value).tolist()  # e.g. an RGB colour
             out[f.name] = value
         return out
 

@@ -116,6 +116,24 @@ def test_good_values_are_accepted(name, value):
     DiffParams(**{name: value})
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "saved"),
+    [
+        ("threshold", np.float32(0.25), 0.25),
+        ("min_area", np.int64(50), 50),
+        ("fill_holes", np.bool_(False), False),
+        ("ignore_antialiasing", np.bool_(True), True),
+        ("color", np.array([1.0, 0.0, 0.5]), [1.0, 0.0, 0.5]),
+        ("color", (0, 0, 1), [0, 0, 1]),
+    ],
+)
+def test_numpy_values_are_saved_as_json(name, value, saved):
+    # Slider and grid values come as NumPy scalars; results save params as JSON.
+    params = DiffParams(**{name: value})
+    assert not isinstance(getattr(params, name), np.generic)
+    assert json.loads(json.dumps(params.to_dict()))[name] == saved
+
+
 @pytest.mark.parametrize(("name", "options"), CHOICES.items())
 def test_every_choice_is_accepted(name, options):
     for option in options:
