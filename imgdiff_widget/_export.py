@@ -26,25 +26,41 @@ def atomic_write(path: Path, data: bytes, protected: Iterable[Path | None] = ())
     """Write `data` to `path` through a temporary file and a rename.
 
     A reader never sees a half-written file, and an interrupted write leaves
-    the old file (if any) in place.
+    the old file (if any) in place. The file gets the permissions a new file
+    gets (0666 less the umask), as ``open()`` would give it.
 
     Raises
     ------
     ImageDiffError
         If `path` is one of the `protected` files (an input image).
+    OSError
+        If the file cannot be written.
     """
     _check_not_input(path, protected)
     path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(_write_temporary(path, data), path)
+
+
+def _write_temporary(path: Path, data: bytes) -> str:
+    """Write `data` to a new temporary file beside `path`; return its name."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):  # mkstemp makes it 0600, whatever the umask
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it
+    os.umask(mask)
+    return mask
 
 
 def _check_not_input(path: Path, protected: Iterable[Path | None]) -> None:
@@ -93,14 +109,25 @@ def write_result(result: DiffResult, directory: Path) -> dict[str, Path]:
     for name in payloads:
         # Refuse before writing anything, so a refusal leaves no half-written folder.
         _check_not_input(directory / name, result.sources)
-    written = {}
-    for name, data in payloads.items():
-        path = directory / name
-        try:
-            atomic_write(path, data, protected=result.sources)
-        except PermissionError as exc:
+        if (directory / name).is_dir():
             raise ImageDiffError(
-                f"cannot write {path}: {exc.strerror}; check permissions."
-            ) from None
-        written[name] = path
-    return written
+                f"cannot write {directory / name}: a directory of that name is in the "
+                "way; remove it or choose another output directory."
+            )
+    # Every file is written before any is replaced: a full disk leaves the
+    # old set (if any) whole, not new overlays beside an old mask.
+    temporaries: dict[str, str] = {}
+    try:
+        for name, data in payloads.items():
+            temporaries[name] = _write_temporary(directory / name, data)
+        for name, tmp in temporaries.items():
+            os.replace(tmp, directory / name)
+    except OSError as exc:
+        raise ImageDiffError(
+            f"cannot write {directory / name}: {exc.strerror or exc}; check that the "
+            "output directory is writable and has free space."
+        ) from None
+    finally:
+        for tmp in temporaries.values():
+            Path(tmp).unlink(missing_ok=True)
+    return {name: directory / name for name in payloads}

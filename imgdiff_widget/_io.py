@@ -88,8 +88,13 @@ def load_image(
         path = Path(source)
         label = name or str(path)
         _check_file(path, label)
-        with open(path, "rb") as fh:
-            image = _open_and_convert(fh, label, max_pixels)
+        try:
+            with open(path, "rb") as fh:
+                image = _open_and_convert(fh, label, max_pixels)
+        except OSError as exc:  # (decoding errors are ImageLoadErrors already)
+            raise ImageLoadError(
+                f"cannot read {label}: {exc.strerror or exc}; check that you may read it."
+            ) from None
     else:
         raise ImageLoadError(
             f"cannot load {name or 'input'} of type {type(source).__name__}: pass a file "

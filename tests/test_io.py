@@ -346,3 +346,21 @@ def test_error_classes_are_value_errors():
     for cls in (ImageLoadError, ImageShapeError, ImageValueError):
         assert issubclass(cls, ImageDiffError)
         assert issubclass(cls, ValueError)
+
+
+def test_unreadable_file_is_an_image_load_error(tmp_path, rgb8, monkeypatch):
+    # (Simulated: CI runs as root, which reads files whatever their mode.)
+    import errno
+    import os
+
+    import imgdiff_widget._io as io_module
+
+    path = tmp_path / "a.png"
+    Image.fromarray(rgb8).save(path)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(io_module, "open", denied, raising=False)
+    with pytest.raises(ImageLoadError, match=r"cannot read .*a\.png.*Permission denied"):
+        load_image(path)
