@@ -49,7 +49,6 @@ __all__ = ["StudyWidget", "aggregate", "best", "plot_sweep", "sweep"]
 #: A truth item counts as found when at least this share of its pixels is marked.
 FOUND_FRACTION = 0.3
 _PARAM_NAMES = tuple(f.name for f in fields(DiffParams))
-_STAGE_OF = {name: i for i, reads in enumerate(STAGE_PARAMS.values()) for name in reads}
 _COUNTS = ("n_truth", "found", "true_regions", "regions", "false_regions")
 
 
@@ -261,7 +260,9 @@ def evaluate(result: Any, truth: tuple[str, Any], labels: np.ndarray | None = No
 def _rates(found: float, n_truth: float, touched: float, n_regions: float) -> dict:
     recall = found / n_truth if n_truth else math.nan
     precision = touched / n_regions if n_regions else (math.nan if n_truth else 1.0)
-    if math.isnan(recall) or math.isnan(precision):
+    if n_truth and not found:
+        f1 = 0.0  # nothing found: 2 TP / (2 TP + FP + FN) = 0, whatever the precision
+    elif math.isnan(recall) or math.isnan(precision):
         f1 = math.nan
     else:
         f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
@@ -510,8 +511,8 @@ def best(
     -------
     dict
         The grid parameters of the best set, ready for ``DiffParams(**...)``
-        or ``compare(a, b, **...)``. Ties go to the earliest set in the grid;
-        with recall, the tie breaks on fewer false regions.
+        or ``compare(a, b, **...)``. A tie breaks on fewer false regions
+        (when the study has truth), then goes to the earliest set in the grid.
 
     Examples
     --------
@@ -539,8 +540,8 @@ def best(
     top = ranked[ranked == ranked.max()].index
     if len(top) > 1 and "false_regions" in table.columns:
         top = table.loc[top, "false_regions"].sort_values(kind="stable").index[:1]
-    row = table.loc[top[0]]
-    return {k: _plain(row[k]) for k in _param_columns(df)}
+    # Read cell by cell: a row of an all-numeric table would be upcast to float.
+    return {k: _plain(table.at[top[0], k]) for k in _param_columns(df)}
 
 
 def _plain(value: Any) -> Any:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imgdiff_widget import ImageLoadError, ParameterError, compare
+from imgdiff_widget import DiffParams, ImageLoadError, ParameterError, compare
 from imgdiff_widget._regions import find_regions
 from imgdiff_widget.study import aggregate, best, evaluate, plot_sweep, sweep
 from imgdiff_widget.synthetic import make_pair
@@ -215,6 +215,26 @@ def test_best_pools_pairs(study):
     assert by_function == best(study, "regions", minimize=True)
     with pytest.raises(ParameterError, match="not a column"):
         best(study, "accuracy")
+
+
+def test_best_keeps_whole_numbers_whole(pairs):
+    # An all-numeric grid: the chosen set goes straight into DiffParams.
+    grid = {"threshold": [0.2, 0.3], "min_area": [1, 50]}
+    df = sweep({"p": pairs["edited0"]}, grid, scheduler="sync")
+    choice = best(df, "f1")
+    assert type(choice["min_area"]) is int
+    assert type(choice["threshold"]) is float
+    DiffParams(**choice)
+
+
+def test_f1_is_zero_when_nothing_is_found(pairs):
+    df = sweep({"p": pairs["edited0"]}, {"min_area": [10**6]}, scheduler="sync")
+    row = df.iloc[0]
+    assert row["n_truth"] > 0
+    assert row["regions"] == 0
+    assert row["recall"] == 0.0
+    assert math.isnan(row["precision"])
+    assert row["f1"] == 0.0
 
 
 def test_best_without_truth_needs_a_defined_objective(pairs):

@@ -35,7 +35,6 @@ __all__ = ["VIEWS", "DiffFigure", "active_backend", "default_figsize"]
 
 #: The views the figure can show.
 VIEWS = ("side", "blend", "flicker", "swipe", "heatmap", "histogram")
-_IMAGE_KINDS = ("a", "b", "mask", "single", "heatmap")
 _HEAT_CMAP = "inferno"
 
 # source(kind, (x0, x1, y0, y1), (panel width, height) in screen pixels) -> (pixels, extent)
