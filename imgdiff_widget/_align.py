@@ -74,7 +74,8 @@ class Registration:
     method : str
         The method actually applied: "none", "translation" or "homography".
     shift : tuple of float
-        (rows, cols) that B was moved by; (0, 0) for none.
+        (rows, cols) that B was moved by; (0, 0) for none. For a homography,
+        the move of B's point that lands on A's centre.
     matrix : ndarray, shape (3, 3)
         The homogeneous transform mapping A's (col, row) coordinates onto B's.
     """
@@ -415,5 +416,10 @@ def _homography(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Registration
     # warp's Cython kernel refuses read-only buffers, and loaded images are read-only.
     warped = sktransform.warp(np.array(b), model, order=1, mode="edge", preserve_range=True)
     warped_valid = sktransform.warp(valid.astype(np.float32), model, order=1, cval=0.0) > 0.999
-    shift = (float(model.params[1, 2]), float(model.params[0, 2]))
+    # B's content moves by A's point minus where B showed it (centre - M centre):
+    # a translation's own shift, and for a homography its move at the centre.
+    centre = np.array([(a.shape[1] - 1) / 2, (a.shape[0] - 1) / 2, 1.0])  # (col, row, 1)
+    seen = model.params @ centre
+    moved = centre[:2] - seen[:2] / seen[2]
+    shift = (float(moved[1]), float(moved[0]))
     return Registration(warped.astype(np.float32), warped_valid, "homography", shift, model.params)

@@ -212,6 +212,16 @@ def test_homography_registers_a_rotated_scaled_copy(astro):
     np.testing.assert_allclose(reg.matrix[:2, 2], expected[:2, 2], atol=1.0)
 
 
+def test_homography_reports_the_shift_as_translation_does(astro):
+    # Both say how far B was moved to register it onto A: here back by (-5, +7).
+    b = ndi.shift(np.array(astro), (5, -7, 0), order=1, mode="nearest")
+    valid = np.ones(astro.shape[:2], bool)
+    by_translation = register(astro, b, valid, "translation").shift
+    by_homography = register(astro, b, valid, "homography").shift
+    np.testing.assert_allclose(by_translation, (-5, 7), atol=0.2)
+    np.testing.assert_allclose(by_homography, (-5, 7), atol=0.5)
+
+
 def test_homography_on_a_flat_image_is_an_image_diff_error():
     flat = np.full((64, 64, 3), 0.5, np.float32)
     with pytest.raises(ImageDiffError, match="homography"):
