@@ -142,18 +142,33 @@ def combine_components(components: Mapping[str, np.ndarray], levels: NoiseModel)
     return score
 
 
-def ignore_mask(ignore, shape: tuple[int, int]) -> np.ndarray:
-    """Turn ``ignore`` (None, a bool mask, or rectangles) into a bool mask of `shape`."""
+def ignore_mask(
+    ignore, shape: tuple[int, int], a_shape: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Turn ``ignore`` (None, a bool mask, or rectangles) into a bool mask of `shape`.
+
+    A mask may be of the compared frame's `shape` or of image A's own
+    `a_shape`: A sits at the frame's top left (a size policy crops or pads
+    around it), and so does its mask.
+    """
     mask = np.zeros(shape, bool)
     if ignore is None:
         return mask
     if isinstance(ignore, np.ndarray) and ignore.ndim == 2 and ignore.dtype == bool:
-        if ignore.shape != shape:
-            raise ParameterError(
-                f"the ignore mask is {ignore.shape[1]}x{ignore.shape[0]} but the compared "
-                f"images are {shape[1]}x{shape[0]} (width x height); pass a mask of that size."
-            )
-        return ignore.copy()
+        if ignore.shape == tuple(shape):
+            return ignore.copy()
+        if a_shape is not None and ignore.shape == tuple(a_shape):
+            h, w = min(shape[0], a_shape[0]), min(shape[1], a_shape[1])
+            mask[:h, :w] = ignore[:h, :w]
+            return mask
+        a_h, a_w = shape if a_shape is None else a_shape
+        where = f"image A is {a_w}x{a_h}"
+        if (a_h, a_w) != tuple(shape):
+            where += f" (compared as {shape[1]}x{shape[0]})"
+        raise ParameterError(
+            f"the ignore mask is {ignore.shape[1]}x{ignore.shape[0]} but {where} (width x "
+            "height); pass a mask of image A's size."
+        )
     for row0, col0, row1, col1 in ignore:
         mask[max(row0, 0) : max(row1, 0), max(col0, 0) : max(col1, 0)] = True
     return mask

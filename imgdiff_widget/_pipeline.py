@@ -310,10 +310,10 @@ def _reach(p: DiffParams) -> int:
     return p.win_size // 2 + int(np.ceil(2 * p.smoothing))
 
 
-def _noise(scored, p: DiffParams, _pipe):
+def _noise(scored, p: DiffParams, pipe):
     registered = scored["registered"]
     reg = registered["registration"]
-    ignored = ignore_mask(p.ignore, reg.valid.shape)
+    ignored = ignore_mask(p.ignore, reg.valid.shape, pipe.image_a.shape[:2])
     if p.metric != "pixel" and ignored.any():
         # A change inside an ignored area reaches its neighbours through the
         # windows and smoothing: they are left out too, so it marks nothing.

@@ -168,8 +168,22 @@ def test_ignore_mask_of_the_wrong_shape_is_a_parameter_error(edited):
     from imgdiff_widget import ParameterError
 
     a, b = edited
-    with pytest.raises(ParameterError, match="ignore"):
+    with pytest.raises(ParameterError, match="ignore mask is 10x10 but image A is 80x60"):
         compare(a, b, ignore=np.zeros((10, 10), bool))
+
+
+@pytest.mark.parametrize("policy", ["crop", "pad"])
+def test_ignore_mask_of_a_size_goes_with_a_when_the_sizes_differ(edited, policy):
+    # A sits at the compared frame's top left; so does a mask of A's size.
+    a, b = edited
+    b = b[:50, :70] if policy == "crop" else np.pad(b, ((0, 6), (0, 9), (0, 0)), mode="edge")
+    ignore = np.zeros(a.shape[:2], bool)
+    ignore[5:30, 5:30] = True
+    result = compare(a, b, size_mismatch=policy, ignore=ignore)
+    assert not result.compared[5:30, 5:30].any()
+    assert result.compared[40:45, 10:20].all()
+    assert not result.mask[5:30, 5:30].any()
+    assert result.mask[35:50, 50:70].any()  # the change left in view is still found
 
 
 def test_threshold_and_min_area_parameters(edited):
