@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -440,6 +441,10 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What ``batch`` imports from the "study" extra.
+_STUDY_MODULES = ("pandas", "tqdm", "distributed", "fsspec")
+
+
 def _usage_error(message: str) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -468,6 +473,12 @@ def write_summary(output: Path, rows: Iterable[dict], meta: dict) -> tuple[Path,
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``imgdiff-widget batch``; return the exit status."""
     args = _build_parser().parse_args(argv)
+    missing = [name for name in _STUDY_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        return _usage_error(
+            f"batch needs {', '.join(missing)}, which this installation lacks; install "
+            "them with: pip install 'imgdiff-widget[study]'"
+        )
     left, right, output = Path(args.left), Path(args.right), Path(args.output)
     for label, folder in (("LEFT_DIR", left), ("RIGHT_DIR", right)):
         if not folder.is_dir():

@@ -200,6 +200,21 @@ def test_output_that_is_a_file_is_a_usage_error(folders, capsys):
     assert "is a file" in capsys.readouterr().err
 
 
+def test_without_the_study_extra_it_says_what_to_install(folders, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "tqdm" else find_spec(name)
+    )
+    left, right, out = folders
+    assert main([str(left), str(right), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "needs tqdm" in err
+    assert "pip install 'imgdiff-widget[study]'" in err
+
+
 def _cli(*args, timeout=120):
     return subprocess.run(
         [sys.executable, "-m", "imgdiff_widget", "batch", *map(str, args)],
