@@ -500,6 +500,18 @@ def ssim_map(
     map then differs by float32 rounding, up to ~3e-4 in flat, bright regions
     where ``E[x²] - E[x]²`` cancels (the mean by ~1e-5).
 
+    Two differences from scikit-image's own defaults and edge cases:
+
+    * `win_size` defaults to 7 with either window. scikit-image's default
+      (None) means 11 with ``gaussian_weights=True``; it sets the border left
+      out of the mean and the sample-covariance factor, so pass
+      ``win_size=None`` (or 11) for scikit-image's Gaussian default mean.
+    * A NaN or infinite input value makes NaN the map pixels whose windows
+      hold it, and with the uniform window more: scipy's running-sum box
+      filter carries it on to the end of the line, which scikit-image applies
+      along every axis and ``ssim_map`` along the last one only. The NaN
+      areas of the two maps differ.
+
     Parameters
     ----------
     a, b : ndarray
