@@ -396,3 +396,86 @@ def test_default_figure_height_follows_the_image_aspect(shape, height):
     w = DiffWidget(a, a, backend="png", figsize=(9, 3.5))
     assert tuple(w.figure.get_size_inches()) == (9, 3.5)
     w.close()
+
+
+def test_ignore_mask_from_python(pair):
+    a, b = pair
+    everything = np.ones(a.shape[:2], bool)
+    w = DiffWidget(a, b, backend="png", ignore=everything)
+    assert w.error == ""
+    assert w.result.regions == []
+    assert w.controls.ignore.value == f"<mask {a.shape[1]}x{a.shape[0]}>"
+    w.ignore = None
+    assert len(w.result.regions) > 0
+    w.ignore = everything  # a mask set on the trait applies too
+    assert w.params.ignore is not None
+    assert w.result.regions == []
+    w.threshold = 0.3  # and stays through other changes
+    assert w.result.regions == []
+    w.close()
+
+
+@pytest.mark.parametrize("policy", ["pad", "crop"])
+def test_figure_shows_the_compared_frame(pair, policy):
+    # With a size policy the compared frame is not image A's size.
+    a, b = pair
+    b = np.pad(b, ((0, 40), (0, 60), (0, 0)), mode="edge") if policy == "pad" else b[:150, :200]
+    w = DiffWidget(a, b, backend="png", size_mismatch=policy)
+    height, width = w.result.mask.shape
+    assert (height, width) != a.shape[:2]
+    assert w.figure.axes[0].get_xlim() == (-0.5, width - 0.5)
+    assert w.figure.axes[0].get_ylim() == (height - 0.5, -0.5)
+    w.close()
+
+
+def test_a_failed_first_comparison_keeps_the_parameters(pair):
+    a, b = pair
+    w = DiffWidget(a, b[:150, :200], backend="png", color="lime", threshold=0.2)
+    assert w.result is None
+    assert "size" in w.error
+    assert (w.color, w.threshold) == ("lime", 0.2)
+    w.size_mismatch = "crop"  # the one at fault, changed alone
+    assert w.result is not None
+    assert (w.result.params.color, w.result.params.threshold) == ("lime", 0.2)
+    w.close()
+
+
+def test_selection_follows_the_region_when_labels_change():
+    # Three squares; ignoring the first renumbers the other two.
+    a = np.full((120, 400, 3), 0.5)
+    b = a.copy()
+    for col in (30, 140, 250):
+        b[40:70, col : col + 30] = (1.0, 0.0, 0.0)
+    w = DiffWidget(a, b, backend="png")
+    w.select_region(2)
+    view = w.figure.axes[0].get_xlim()
+    w.ignore = ((0, 0, 120, 100),)
+    assert [r.bbox[1] for r in w.result.regions] == [140, 250]
+    assert w.controls.regions.value == 1  # the same square, now numbered 1
+    assert w.figure.axes[0].get_xlim() == view
+    w.next_region()
+    assert w.result.regions[1].bbox[1] == 250
+    assert w.controls.regions.value == 2
+    w.close()
+
+
+def test_swipe_line_follows_a_toolbar_zoom(pair):
+    w = DiffWidget(*pair, backend="png", view="swipe")
+    ax = w.figure.axes[3]  # the single panel
+    ax.set_xlim(100, 200)  # as the toolbar's zoom or pan does
+    assert w._figure.swipe_line.get_xdata()[0] == pytest.approx(100 + w.swipe * 100)
+    w.close()
+
+
+def test_busy_line_keeps_its_markup_while_it_ticks(pair, monkeypatch):
+    w = DiffWidget(*pair, backend="png")
+    w._set_busy("computing (metric changed)")
+    w._idle.clear()
+    waits = iter([False, True])
+    monkeypatch.setattr(w._idle, "wait", lambda _timeout: next(waits))
+    w._heartbeat()
+    html = w.controls.busy.value
+    assert html.count("<span") == html.count("</span>") == 1
+    assert "computing (metric changed) · " in html
+    w._set_busy(None)
+    w.close()

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 from matplotlib.colors import to_hex
 
 from .._align import ALIGN_METHODS, SIZE_POLICIES
@@ -341,7 +342,8 @@ class Controls:
             elif name == "color":
                 self.color.value = to_hex(value)
             elif name == "ignore":
-                if self.get_safe_ignore() != value:
+                # (A mask cannot be compared with the text's rectangles.)
+                if isinstance(value, np.ndarray) or self.get_safe_ignore() != value:
                     self.ignore.value = format_ignore(value)
             elif name == "style":
                 if value not in self.style.options:
@@ -369,7 +371,6 @@ class Controls:
         with self.quiet():
             if self.threshold_auto.value:
                 self.threshold.value = round(threshold, 3)
-                self.threshold.description = "threshold"
             if self.min_area_auto.value:
                 self.min_area.max = max(self.min_area.max, min_area)
                 self.min_area.value = min_area

@@ -205,6 +205,9 @@ class DiffFigure:
         for ax in axes.values():
             ax.set_autoscale_on(False)
         self.swipe_line = self.ax_single.axvline(0, color="white", linewidth=1.5)
+        # The split is a fraction of the visible width: it follows the
+        # toolbar's zoom and pan as well as zoom_to / reset_zoom.
+        self.ax_single.callbacks.connect("xlim_changed", lambda _ax: self.set_swipe(self.swipe))
         self.colorbar = self.figure.colorbar(self.images["heatmap"], cax=self.ax_cbar)
         self.colorbar.set_label("score (0 same … 1 different)", fontsize=9)
         self.cbar_line = self.ax_cbar.axhline(0.5, color="cyan", linewidth=2)
@@ -282,6 +285,12 @@ class DiffFigure:
         self.swipe_line.set_xdata([x, x])
 
     # -- zoom ---------------------------------------------------------------
+    def set_shape(self, shape: tuple[int, int]) -> None:
+        """Show images of another (height, width): a size policy crops or pads the frame."""
+        if tuple(shape) != tuple(self.shape):
+            self.shape = tuple(shape)
+            self.reset_zoom()
+
     def view_rect(self) -> tuple[float, float, float, float]:
         """Visible (x0, x1, y0, y1) of the linked image panels."""
         return (*self.ax_a.get_xlim(), *self.ax_a.get_ylim())

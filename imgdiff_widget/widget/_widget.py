@@ -158,6 +158,7 @@ class DiffWidget(widgets.VBox):
         self._worker: threading.Thread | None = None
         self._delivery = None  # a finished result waiting for the kernel's loop
         self._busy_since = 0.0
+        self._busy_text: str | None = None
         self._loop = _running_loop()
         self._background = (self._loop is not None) if background is None else bool(background)
         self._display_limit = int(display_limit)
@@ -165,7 +166,7 @@ class DiffWidget(widgets.VBox):
         self._shown: _Shown | None = None
         self._crop_cache: tuple | None = None
         self._zoom_cache: tuple | None = None
-        self._selected: int | None = None
+        self._selected: Region | None = None  # the region zoomed to from the table
         self._idle = threading.Event()
         self._idle.set()
 
@@ -307,7 +308,7 @@ class DiffWidget(widgets.VBox):
             self._selected = None
             self.reset_zoom()
             return
-        self._selected = region.label
+        self._selected = region
         with self._controls.quiet():
             self._controls.regions.value = region.label
         with self._lock:
@@ -464,8 +465,8 @@ class DiffWidget(widgets.VBox):
         if not regions:
             return
         labels = [r.label for r in regions]
-        if self._selected in labels:
-            index = (labels.index(self._selected) + step) % len(labels)
+        if self._selected is not None and self._selected.label in labels:
+            index = (labels.index(self._selected.label) + step) % len(labels)
         else:
             index = 0 if step > 0 else len(labels) - 1
         self.select_region(labels[index])
@@ -570,15 +571,17 @@ class DiffWidget(widgets.VBox):
             if self._closed:
                 return
             elapsed = time.perf_counter() - self._busy_since
-            text = self._controls.busy.value
-            if "computing" in text:
-                base = text.split(" · ")[0]
-                self._controls.busy.value = f"{base} · {elapsed:.1f} s</span>"
+            if self._busy_text:
+                self._controls.set_busy(f"{self._busy_text} · {elapsed:.1f} s")
 
     def _rejected(self, error) -> None:
         """A change failed: say why and go back to the last good parameters."""
         self._show_error(str(error))
-        good = self.result.params if self.result is not None else DiffParams()
+        if self.result is None:
+            # Nothing shown yet: keep every parameter as given, so that the
+            # one at fault (e.g. size_mismatch) can be changed alone.
+            return
+        good = self.result.params
         self._wanted = good
         with self._quiet_traits():
             for name in PARAM_NAMES:
@@ -586,10 +589,10 @@ class DiffWidget(widgets.VBox):
                     setattr(self, name, getattr(good, name))
                     self._controls.set(name, getattr(good, name))
         self._params = good
-        if self.result is not None:
-            self._show_result(self.result)
+        self._show_result(self.result)
 
     def _set_busy(self, text: str | None) -> None:
+        self._busy_text = text  # (the heartbeat adds the time to it)
         self.busy = bool(text)
         self._controls.set_busy(text)
 
@@ -600,6 +603,8 @@ class DiffWidget(widgets.VBox):
     # -- drawing ------------------------------------------------------------
     def _apply(self, result: DiffResult) -> None:
         with self._lock:
+            # The compared frame, not image A, when a size policy crops or pads.
+            self._figure.set_shape(result.mask.shape)
             self._display.update(result)
             self._show_result(result)
         self.result = result  # observers see a widget already showing it
@@ -646,7 +651,11 @@ class DiffWidget(widgets.VBox):
             fig.set_boxes(shown.regions, color, 1.5, "boxes" in style)
             fig.set_color(color)
             fig.set_threshold(shown.threshold, self._display.histogram)
-            self._controls.set_regions(shown.regions, self._selected)
+            # Labels are renumbered by every result: follow the selected region
+            # by where it is, not by its old number.
+            self._selected = _same_region(self._selected, shown.regions)
+            selected = self._selected.label if self._selected is not None else None
+            self._controls.set_regions(shown.regions, selected)
             fig.redraw(now)
 
     def _crop(self, view, pixels) -> Crop:
@@ -701,6 +710,20 @@ class DiffWidget(widgets.VBox):
                 [crop.overlay_a[:, :split], crop.overlay_b[:, split:]], axis=1
             ), crop.extent
         return (crop.overlay_b if self.flicker == "B" else crop.overlay_a), crop.extent
+
+
+def _same_region(old: Region | None, regions) -> Region | None:
+    """The region of `regions` overlapping `old`'s box most (None if none does)."""
+    if old is None:
+        return None
+    r0, c0, r1, c1 = old.bbox
+    best, best_overlap = None, 0
+    for region in regions:
+        q0, p0, q1, p1 = region.bbox
+        overlap = max(0, min(r1, q1) - max(r0, q0)) * max(0, min(c1, p1) - max(c0, p0))
+        if overlap > best_overlap:
+            best, best_overlap = region, overlap
+    return best
 
 
 def _reachable_widgets(roots) -> list[widgets.Widget]:
