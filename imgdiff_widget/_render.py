@@ -100,7 +100,14 @@ def _grow(lo: int, hi: int, minimum: int, size: int) -> tuple[int, int]:
         extra = minimum - (hi - lo)
         lo -= extra // 2
         hi += extra - extra // 2
-    return max(lo, 0), min(hi, size)
+    lo, hi = max(lo, 0), min(hi, size)
+    short = min(minimum, size) - (hi - lo)
+    if short > 0:  # cut by the image's edge: grown inwards instead
+        if lo == 0:
+            hi = min(hi + short, size)
+        else:
+            lo = max(lo - short, 0)
+    return lo, hi
 
 
 def render_overlay(

@@ -83,6 +83,22 @@ def test_boxes_are_drawn_around_the_bbox(scene):
     assert changed.sum() == _is_red(out).sum()
 
 
+@pytest.mark.parametrize(
+    "bbox", [(0, 0, 1, 1), (299, 399, 300, 400), (0, 200, 1, 201), (150, 0, 151, 3), (0, 0, 5, 5)]
+)
+def test_a_box_at_the_edge_keeps_the_minimum_size(bbox):
+    # Grown inwards where the image ends, not cut to a smaller box.
+    row0, col0, row1, col1 = box_geometry(bbox, (300, 400))
+    assert row1 - row0 >= 12
+    assert col1 - col0 >= 12
+    assert 0 <= row0 <= bbox[0] < bbox[2] <= row1 <= 300
+    assert 0 <= col0 <= bbox[1] < bbox[3] <= col1 <= 400
+
+
+def test_a_box_never_outgrows_a_small_image():
+    assert box_geometry((0, 0, 2, 3), (5, 8)) == (0, 0, 5, 8)
+
+
 def test_a_one_pixel_region_gets_a_visible_box_and_outline():
     base = np.full((300, 400, 3), 100, np.uint8)
     mask = np.zeros((300, 400), bool)
