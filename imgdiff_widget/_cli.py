@@ -3,7 +3,7 @@
 ``imgdiff-widget A B -o DIR`` compares two images and writes overlay_a.png,
 overlay_b.png, mask.png and regions.json; ``imgdiff-widget demo -o DIR`` does
 the same on the bundled sample pair. Expected failures print one line on
-stderr and exit with status 2.
+stderr (after argparse's usage line, for a bad option) and exit with status 2.
 """
 
 from __future__ import annotations
@@ -46,15 +46,15 @@ _HELP = {
 
 
 def _auto_or(kind):
+    what = {int: "a whole number", float: "a number"}.get(kind, "true or false")
+
     def parse(text: str):
         if text == "auto":
             return "auto"
         try:
             return kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected 'auto' or a {kind.__name__}, got {text!r}"
-            ) from None
+        except (ValueError, argparse.ArgumentTypeError):
+            raise argparse.ArgumentTypeError(f"expected 'auto' or {what}, got {text!r}") from None
 
     return parse
 
@@ -134,7 +134,9 @@ def _build_parser(demo: bool) -> argparse.ArgumentParser:
                 "Mark where two images of the same scene differ. Writes overlay_a.png, "
                 "overlay_b.png (both images with the differences highlighted), mask.png "
                 "(the differences only) and regions.json into the output directory. "
-                f"Also: '{PROG} demo -o DIR' runs on the bundled sample pair."
+                f"Also: '{PROG} demo -o DIR' runs on the bundled sample pair, and "
+                f"'{PROG} batch LEFT_DIR RIGHT_DIR -o DIR' compares whole folders (see "
+                f"'{PROG} batch --help')."
             ),
         )
         parser.add_argument("image_a", help="first image (the reference)")

@@ -78,6 +78,7 @@ def test_help_shows_every_option_with_its_default(capsys):
             assert f"(default: {field.default})" in text, option
     assert "--output" in text
     assert "demo" in text
+    assert "batch LEFT_DIR RIGHT_DIR" in text
 
 
 def test_demo_writes_the_four_files(tmp_path):
@@ -193,6 +194,8 @@ BAD_OPTIONS = [
     (["--style", "glow"], "style"),
     (["--alpha", "2"], "alpha"),
     (["--fill-holes", "maybe"], "--fill-holes"),
+    (["--ignore-antialiasing", "maybe"], "expected 'auto' or true or false"),
+    (["--min-area", "big"], "expected 'auto' or a whole number"),
     (["--ignore", "1,2,3"], "--ignore"),
     (["--ignore", "5,5,1,1"], "ignore"),
     (["--smoothing", "x"], "--smoothing"),
