@@ -344,8 +344,12 @@ def test_plot_helper(pair):
     fig, ax = plt.subplots()
     idw.plot(result, ax=ax, panels="heatmap")
     plt.close(fig)
-    with pytest.raises(ValueError, match="panels"):
+    with pytest.raises(idw.ParameterError, match="panels"):
         idw.plot(result, panels="nope")
+    fig, ax = plt.subplots()
+    with pytest.raises(idw.ParameterError, match="one axes per panel"):
+        idw.plot(result, ax=ax, panels=("a", "b"))
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

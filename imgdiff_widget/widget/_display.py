@@ -139,12 +139,6 @@ class DisplayCopy:
             )
             self._sources[3] = result.mask
 
-    @property
-    def extent(self) -> tuple[float, float, float, float]:
-        """Imshow extent of the display copy in A's full-resolution pixels."""
-        h, w = self.mask.shape
-        return (-0.5, w * self.step - 0.5, h * self.step - 0.5, -0.5)
-
     def render(
         self, params: DiffParams, threshold: float, regions, mask=None, extra: int = 1
     ) -> Crop:

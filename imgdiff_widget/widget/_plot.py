@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._errors import ParameterError
 from .._pipeline import DiffResult
 from .._render import box_geometry, parse_color, parse_style
 from ._display import DisplayCopy
@@ -55,7 +56,7 @@ def plot(
     names = (panels,) if isinstance(panels, str) else tuple(panels)
     bad = [p for p in names if p not in PANELS]
     if bad or not names:
-        raise ValueError(f"panels={panels!r}: use any of {', '.join(PANELS)}.")
+        raise ParameterError(f"panels={panels!r} is not accepted; use any of {', '.join(PANELS)}.")
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -64,7 +65,9 @@ def plot(
     else:
         axes = list(np.ravel(ax)) if not hasattr(ax, "imshow") else [ax]
     if len(axes) != len(names):
-        raise ValueError(f"got {len(axes)} axes for {len(names)} panel(s) {names}.")
+        raise ParameterError(
+            f"got {len(axes)} axes for {len(names)} panel(s) {names}; pass one axes per panel."
+        )
     copy = DisplayCopy(max_size)
     copy.update(result)
     crop = copy.render(result.params, result.threshold, result.regions)
