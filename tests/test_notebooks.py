@@ -144,6 +144,16 @@ def test_notebook_runs(name, tmp_path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors
+    # interact() keeps its callbacks' outputs, tracebacks included, in the widget state.
+    state = nb.metadata.get("widgets", {})
+    state = state.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    kept = [
+        out
+        for model in state.values()
+        if model["model_name"] == "OutputModel"
+        for out in model["state"].get("outputs", [])
+    ]
+    assert not [out for out in kept if out.get("output_type") == "error"]
     # The kernel was this environment's Python, not some other python3 kernelspec.
     kernel = json.loads(_stream_text(code[-1]))
     assert Path(kernel["prefix"]).resolve() == Path(sys.prefix).resolve()
@@ -168,12 +178,7 @@ def test_notebook_runs(name, tmp_path):
         assert any("application/vnd.jupyter.widget-view+json" in o["data"] for o in views)
     else:
         # Static figures, plus the interact() outputs kept in the widget state.
-        state = nb.metadata.get("widgets", {})
-        state = state.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
         pictures = sum(_has_image(c) for c in code) + sum(
-            "image/png" in out.get("data", {})
-            for model in state.values()
-            if model["model_name"] == "OutputModel"
-            for out in model["state"].get("outputs", [])
+            "image/png" in out.get("data", {}) for out in kept
         )
         assert pictures >= (8 if name == "teaching.ipynb" else 2)
