@@ -643,12 +643,27 @@ def _opening(mask: np.ndarray, footprint: np.ndarray) -> np.ndarray:
 
 
 def _closing(mask: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-    """``ndi.binary_closing(mask, structure=footprint, border_value=0)``, by array operations."""
-    runs = _row_runs(footprint)
+    """Binary closing with the image on a plane of zeros: it never removes a pixel.
+
+    ``ndi.binary_closing(mask, structure=footprint, border_value=0)`` erodes
+    from outside the array: it would take up to the footprint's radius off
+    every mark that touches the image's edge. Here the dilation may reach
+    past the edge (a zero padding of that radius holds it), so the erosion
+    gives back exactly the pixels it grew, at the edge too. On a crop whose
+    edges lie farther than the radius from every mark it is the closing of
+    the whole image.
+    """
     mask = np.asarray(mask, bool)
-    if runs is None or mask.ndim != 2 or mask.size == 0:
+    if mask.ndim != 2 or mask.size == 0:
         return ndi.binary_closing(mask, structure=footprint, border_value=0)
-    return _morph(_morph(mask, runs, erode=False), runs, erode=True)
+    pad = (footprint.shape[0] // 2, footprint.shape[1] // 2)
+    padded = np.pad(mask, ((pad[0], pad[0]), (pad[1], pad[1])))
+    runs = _row_runs(footprint)
+    if runs is None:
+        closed = ndi.binary_closing(padded, structure=footprint, border_value=0)
+    else:
+        closed = _morph(_morph(padded, runs, erode=False), runs, erode=True)
+    return closed[pad[0] : pad[0] + mask.shape[0], pad[1] : pad[1] + mask.shape[1]]
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -675,14 +690,18 @@ def _drop_specks(region: np.ndarray) -> np.ndarray:
     """Keep the body of a trimmed region: drop pieces of a few pixels beside it.
 
     Pixels of JPEG noise in a region's halo pass the support test alone;
-    they are specks apart from the change itself, small beside its body.
+    they are specks apart from the change itself, small beside its body
+    (under :data:`_SPECK_AREA` px, or :data:`_SPECK_FRACTION` of the
+    largest piece). A region that is such a speck alone goes too: noise on a
+    dark, grainy area can score high over a few pixels.
     """
     pieces, count = ndi.label(region, structure=_EIGHT)
     if count < 2:
-        return region
+        # A region that is one speck alone goes too.
+        return region if np.count_nonzero(region) >= _SPECK_AREA else np.zeros_like(region)
     areas = np.bincount(pieces.ravel())
     areas[0] = 0
-    keep = areas >= min(max(_SPECK_AREA, _SPECK_FRACTION * areas.max()), areas.max())
+    keep = areas >= max(_SPECK_AREA, _SPECK_FRACTION * areas.max())
     return np.take(keep, pieces)
 
 

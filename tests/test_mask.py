@@ -250,3 +250,28 @@ def test_combine_and_cell_maxima_in_strips_are_the_plain_computation():
         cell_maxima(score),
         np.maximum.reduceat(np.maximum.reduceat(score, rows, axis=0), cols, axis=1),
     )
+
+
+def test_changes_at_the_image_edge_are_marked_to_the_edge():
+    # The clean-up's closing and the trim's closing never erode from outside
+    # the image: a change touching the edge is marked up to it.
+    from skimage import data
+
+    a = data.coffee()
+    b = a.copy()
+    b[100:160, 0:40] = (220, 30, 30)  # on the left edge
+    b[0:30, 250:300] = (20, 200, 40)  # on the top edge
+    b[300:340, 300:340] = (220, 30, 30)  # inside, for comparison
+    found = sorted((r.bbox, r.area) for r in compare(a, b).regions)
+    assert found == [
+        ((0, 250, 30, 300), 1500),
+        ((100, 0, 160, 40), 2400),
+        ((300, 300, 340, 340), 1600),
+    ]
+
+
+@pytest.mark.parametrize("shape", [(1, 40), (3, 3), (40, 1)])
+def test_a_tiny_image_that_changed_everywhere_is_marked_everywhere(shape):
+    a, b = np.zeros((*shape, 3)), np.ones((*shape, 3))
+    result = compare(a, b, metric="absdiff", morphology=0, min_area=1)
+    assert result.mask.all()
