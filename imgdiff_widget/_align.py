@@ -184,7 +184,7 @@ def register(
             factor = _downscale_factor(a.shape)
             small = (_small_gray(a, factor), _small_gray(b, factor))
             shift = _estimate_shift(a, b, valid, small)
-            helps = method == "translation" or _shift_helps(a, b, valid, shift, small)
+            helps = method == "translation" or _shift_helps(shift, small, factor)
         if not helps:
             return _identity(b, valid)
         return _apply_shift(b, valid, shift)
@@ -299,18 +299,29 @@ def _phase_shift(a: np.ndarray, b: np.ndarray, upsample: int, *, taper: bool = T
     return np.asarray(found[0], float)
 
 
-def _shift_helps(a: np.ndarray, b: np.ndarray, valid: np.ndarray, shift, small) -> bool:
+def _shift_helps(shift, small, factor: int) -> bool:
+    """Whether moving B by `shift` onto A, and A back onto B, each clearly lowers the mismatch.
+
+    Measured on the reduced grey copies `small` (reduced `factor` times),
+    inside a margin the shift cannot reach past. Both ways, because one way
+    alone also "helps" by pushing a change that touches the top or left edge
+    out of the measured area (phase correlation of a blank image returns
+    such a small spurious shift).
+    """
     if np.hypot(*shift) < _AUTO_MIN_SHIFT:
         return False
-    factor = _downscale_factor(a.shape)
     ga, gb = small
     small_shift = (shift[0] / factor, shift[1] / factor)
-    moved = ndi.shift(gb, small_shift, order=1, mode="nearest")
     margin = int(np.ceil(max(abs(s) for s in small_shift))) + 1
     inner = (slice(margin, -margin or None), slice(margin, -margin or None))
     before = np.mean(np.abs(ga[inner] - gb[inner]))
-    after = np.mean(np.abs(ga[inner] - moved[inner]))
-    return after < (1 - _AUTO_MIN_GAIN) * before
+    moved_b = ndi.shift(gb, small_shift, order=1, mode="nearest")
+    moved_a = ndi.shift(ga, (-small_shift[0], -small_shift[1]), order=1, mode="nearest")
+    cut = (1 - _AUTO_MIN_GAIN) * before
+    return bool(
+        np.mean(np.abs(ga[inner] - moved_b[inner])) < cut
+        and np.mean(np.abs(moved_a[inner] - gb[inner])) < cut
+    )
 
 
 def _apply_shift(b: np.ndarray, valid: np.ndarray, shift) -> Registration:

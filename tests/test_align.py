@@ -289,3 +289,18 @@ def test_small_gray_is_the_block_mean_of_the_grey_image(shape):
     assert got[-1, -1] == pytest.approx(
         gray[4 * (got.shape[0] - 1) :, 4 * (got.shape[1] - 1) :].mean()
     )
+
+
+def test_auto_keeps_b_in_place_when_a_change_touches_the_top_left_edge():
+    # On a blank image phase correlation finds a spurious (-0.75, -0.75);
+    # moving B by it pushes the change out of the measured area, which
+    # looked like a better match.
+    a = np.full((400, 600, 3), 255, np.uint8)
+    b = a.copy()
+    b[0:6, 300:306] = 0
+    result = compare(a, b, metric="pixel")
+    assert result.alignment == "none"
+    assert result.n_diff_pixels == 36
+    b = a.copy()
+    b[0:8, 0:8] = 0
+    assert compare(a, b).alignment == "none"
