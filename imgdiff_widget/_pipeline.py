@@ -313,7 +313,7 @@ def _reach(p: DiffParams) -> int:
 def _noise(scored, p: DiffParams, pipe):
     registered = scored["registered"]
     reg = registered["registration"]
-    ignored = ignore_mask(p.ignore, reg.valid.shape, pipe.image_a.shape[:2])
+    ignored = asked = ignore_mask(p.ignore, reg.valid.shape, pipe.image_a.shape[:2])
     if p.metric != "pixel" and ignored.any():
         # A change inside an ignored area reaches its neighbours through the
         # windows and smoothing: they are left out too, so it marks nothing.
@@ -333,6 +333,7 @@ def _noise(scored, p: DiffParams, pipe):
         "clean_cache": scored["clean_cache"],
         "aa_flags": scored.get("aa_flags") if _ignores_antialiasing(p) else None,
         "pixel_delta": scored.get("pixel_delta"),
+        "ignored": asked,  # the areas the user asked to ignore
         "levels": levels,
         "score_map": score_map,
         "compared": compared,
@@ -369,6 +370,7 @@ def _threshold(noise, p: DiffParams, _pipe):
         cut = threshold if p.metric == "pixel" else _AA_REPORT_DELTA
         antialiased = noise["aa_flags"] & (noise["pixel_delta"] > cut)
         antialiased &= noise["registered"]["registration"].valid
+        antialiased &= ~noise["ignored"]  # nothing is reported where the user looks away
     return {
         "noise": noise,
         "threshold": threshold,

@@ -359,6 +359,17 @@ def test_ignore_antialiasing_drops_antialiasing_regions_of_the_photo_metrics():
     assert min(row1, col1) >= 142
 
 
+@pytest.mark.parametrize("metric", ["combined", "pixel"])
+def test_no_antialiasing_is_reported_in_ignored_areas(metric):
+    aliased, smooth = _two_shapes(1), _two_shapes(4)
+    everything = [(0, 0, *aliased.shape[:2])]
+    seen = compare(aliased, smooth, metric=metric, ignore_antialiasing=True)
+    assert seen.antialiased.any()
+    ignored = compare(aliased, smooth, metric=metric, ignore_antialiasing=True, ignore=everything)
+    assert not ignored.antialiased.any()
+    assert ignored.summary()["n_antialiased_pixels"] == 0
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (30, 1), (1, 30)])
 def test_pixel_metric_marks_every_changed_pixel_of_a_one_pixel_wide_image(shape):
     # Its regions are grouped by a dilation that once lost the marks of
