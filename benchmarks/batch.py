@@ -92,7 +92,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--size", type=int, default=1000, help="image side (1000 = 1 MP)")
     parser.add_argument("--threads", action="store_true", help="also 2 threads, 1 process")
-    parser.add_argument("--data", help="folder to keep the generated pairs in (reused)")
+    parser.add_argument(
+        "--data", help="folder to write the generated pairs into (kept; written anew each run)"
+    )
     args = parser.parse_args()
 
     from imgdiff_widget import compare

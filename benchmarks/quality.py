@@ -343,17 +343,22 @@ def peer_rows(params: dict) -> list[dict]:
         pa, pb = PEERS / path_a, PEERS / path_b
         if not (pa.exists() and pb.exists()):
             continue
-        # cv2.imread(path) drops alpha without compositing; so does convert("RGB").
-        a = np.asarray(Image.open(pa).convert("RGB"))
-        b = np.asarray(Image.open(pb).convert("RGB"))
+        with Image.open(pa) as image:
+            shape = image.size[::-1]
         for method in METHODS:
+            # Every method from the files, decoding included, each as its user
+            # would read them: ours from the paths (alpha composited over white),
+            # the recipes as cv2.imread(path) does (alpha dropped, as
+            # convert("RGB") drops it).
             t0 = time.perf_counter()
             if method == "ours":
-                raw = compare(pa, pb, **params).mask  # paths, as a user would
+                raw = compare(pa, pb, **params).mask
             else:
+                a = np.asarray(Image.open(pa).convert("RGB"))
+                b = np.asarray(Image.open(pb).convert("RGB"))
                 raw = run_method(method, a, b, {})
             elapsed = time.perf_counter() - t0
-            mask = _in_frame(raw, a.shape[:2])
+            mask = _in_frame(raw, shape)
             _, count = ndi.label(mask, structure=_EIGHT)
             marked = int(np.count_nonzero(mask))
             row = {"pair": name, "method": method, "regions": count, "marked": marked,

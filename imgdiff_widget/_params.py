@@ -33,15 +33,17 @@ class DiffParams:
         (exact pixels: no morphology, minimum area 1 and no trimming; "auto"
         threshold = pixelmatch's 0.1).
     threshold : float in (0, 1] or "auto"
-        Score above which a pixel differs. "auto" places the cut above the
-        pair's own noise floor.
+        Score above which a pixel differs (scores run from 0 to 1, so 1 marks
+        nothing). "auto" places the cut above the pair's own noise floor.
     min_area : int or "auto"
         Smallest region kept, in pixels. "auto" scales with the image size.
     align : {"auto", "none", "translation", "homography"}
         Registration of B onto A. "auto" corrects a shift when confident.
     size_mismatch : {"auto", "error", "crop", "pad", "resize"}
         What to do when the images differ in size. "auto" accepts a difference
-        of a few pixels (a re-cropped copy) and refuses larger ones.
+        of a few pixels (a re-cropped copy) and refuses larger ones; with
+        ``metric="pixel"`` it is "pad" (screenshots of different sizes differ
+        by the area only one of them has).
     win_size : int
         SSIM window side, odd, >= 3.
     smoothing : float

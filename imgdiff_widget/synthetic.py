@@ -274,7 +274,8 @@ def make_pair(
     image : ndarray of uint8, shape (H, W, 3)
         A real photo (e.g. ``skimage.data.coffee()``).
     kinds : sequence of str
-        The edits, placed at random non-overlapping spots.
+        The edits, each at a random spot that overlaps no earlier edit when
+        one is found in 50 tries (else the last spot tried, which may overlap).
     seed : int
     nuisances : dict, optional
         Any of ``jpeg=(qa, qb)`` qualities, ``gain`` and ``offset`` (applied to
