@@ -246,7 +246,8 @@ def _score(registered, p: DiffParams, _pipe):
     if "structure" in names and min(a.shape[:2]) < 3:
         raise ImageShapeError(
             f"the images are {a.shape[1]}x{a.shape[0]} px, too small for SSIM (3x3 at "
-            "least); use metric='absdiff', 'color' or 'pixel'."
+            "least); use metric='pixel', which compares pixel by pixel (the other photo "
+            "metrics' clean-up drops marks this thin)."
         )
     # Photo metrics see B with A's exposure; the pixel metric sees B as it is,
     # as screenshot tools do. The overlays always show B as it is.

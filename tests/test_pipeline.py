@@ -409,3 +409,12 @@ def test_results_are_read_only_so_later_runs_stay_right(coffee_small):
     assert again.n_diff_pixels == first.mask.sum() > 0
     assert len(again.regions) > 0
     np.testing.assert_array_equal(again.mask, first.mask)
+
+
+def test_images_too_small_for_ssim_point_to_the_metric_that_works():
+    from imgdiff_widget import ImageShapeError
+
+    a, b = np.zeros((2, 40, 3)), np.ones((2, 40, 3))
+    with pytest.raises(ImageShapeError, match="use metric='pixel'"):
+        compare(a, b)
+    assert compare(a, b, metric="pixel").mask.all()  # what the message promises
