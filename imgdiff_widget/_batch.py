@@ -223,6 +223,8 @@ def stream(
             if future.status == "error":  # result is (type, exception, traceback)
                 exc = result[1] if isinstance(result, tuple) else future.exception()
                 yield index, None, exc
+            elif future.status != "finished":  # e.g. cancelled: the scheduler is gone
+                yield index, None, RuntimeError(f"the task was {future.status} on the cluster")
             else:
                 yield index, result, None
     finally:
@@ -372,6 +374,8 @@ def run_pair(name: str, a: Path, b: Path, params: DiffParams, directory: Path) -
     try:
         # A stale stamp must not vouch for files being replaced.
         (directory / STAMP).unlink(missing_ok=True)
+        # The inputs as they were read: one saved again meanwhile is not vouched for.
+        before = _fingerprint(params, a, b) if a.exists() and b.exists() else None
         result = compare(fetch(str(a)), fetch(str(b)), params=params)
         result.save(directory)
     except Exception as exc:
@@ -386,7 +390,10 @@ def run_pair(name: str, a: Path, b: Path, params: DiffParams, directory: Path) -
         "time": _since(start),
     }
     try:
-        stamp = _fingerprint(params, a, b) | {"row": row}
+        if before is None or _fingerprint(params, a, b) != before:
+            row["error"] = "an input changed while it was compared; run again to redo it"
+            return row
+        stamp = before | {"row": row}
         atomic_write(directory / STAMP, json.dumps(stamp, indent=1).encode())
     except OSError as exc:  # the outputs exist; the pair is only recomputed next time
         row["error"] = f"could not write {directory / STAMP}: {exc.strerror}"
@@ -479,7 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"batch needs {', '.join(missing)}, which this installation lacks; install "
             "them with: pip install 'imgdiff-widget[study]'"
         )
-    left, right, output = Path(args.left), Path(args.right), Path(args.output)
+    # Absolute: a cluster's workers run in directories of their own.
+    left, right, output = (Path(p).absolute() for p in (args.left, args.right, args.output))
     for label, folder in (("LEFT_DIR", left), ("RIGHT_DIR", right)):
         if not folder.is_dir():
             what = "does not exist" if not folder.exists() else "is not a folder"
@@ -541,10 +549,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     bar.write(f"{PROG}: error: {row['name']}: {row['error']}", file=sys.stderr)
                 bar.update()
     except KeyboardInterrupt:
-        status = EXIT_INTERRUPTED
+        status, stopped = EXIT_INTERRUPTED, "interrupted"
+    except Exception as exc:  # e.g. the cluster went away: the summary is still written
+        status, stopped = EXIT_FAILED, f"stopped: {describe(exc)}"
+        print(f"{PROG}: error: the batch {stopped}", file=sys.stderr)
     finally:
         bar.close()
-    if status == EXIT_INTERRUPTED:
+    if status != EXIT_OK:
         for index, (name, a, b, *_) in enumerate(todo):
             if index not in finished:
                 # A worker may have finished the pair before its result arrived.
@@ -558,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "left": str(a),
                         "right": str(b),
                         "status": "pending",
-                        "error": "interrupted; run the same command again to finish",
+                        "error": f"{stopped}; run the same command again to finish",
                     }
                 )
     csv_path, _ = write_summary(output, rows, meta)
@@ -573,5 +584,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if status == EXIT_INTERRUPTED:
         print(f"{PROG}: interrupted; run the same command again to resume", file=sys.stderr)
+    if status != EXIT_OK:
         return status
     return EXIT_FAILED if counts.get("error") or counts.get("unmatched") else EXIT_OK

@@ -132,6 +132,115 @@ def test_interrupted_run_resumes_without_recomputing(folders, count_compares, mo
     assert summary.loc[list(GOOD), "status"].tolist() == ["skipped", "ok", "ok"]
 
 
+def test_a_lost_cluster_still_writes_the_summary(folders, capsys, monkeypatch):
+    import imgdiff_widget._batch as batch
+
+    streamed = batch.stream
+
+    def lost_after_one(client, fn, tasks):
+        for count, item in enumerate(streamed(client, fn, tasks)):
+            if count == 1:
+                raise OSError("Timed out trying to connect to tcp://10.0.0.1:8786")
+            yield item
+
+    monkeypatch.setattr(batch, "stream", lost_after_one)
+    out = folders[2]
+    assert _run(folders) == 1
+    err = capsys.readouterr().err
+    assert "the batch stopped: " in err
+    assert "Traceback" not in err
+    summary = _summary(out)
+    # The second pair was done (its stamp says so) when the cluster was lost.
+    assert (summary["status"] == "ok").sum() == 2
+    assert (summary["status"] == "pending").sum() == 2
+    assert summary.loc[summary["status"] == "pending", "error"].str.contains("stopped").all()
+
+
+def test_a_cancelled_task_is_an_error_row():
+    # (A cluster whose scheduler went away ends its futures "cancelled".)
+    from imgdiff_widget._batch import stream
+
+    class Future:
+        def __init__(self, key, status):
+            self.key, self.status = key, status
+
+        def done(self):
+            return True
+
+    class Client:
+        loop = None
+
+        def __init__(self):
+            self.statuses = iter(["finished", "cancelled"])
+
+        def submit(self, fn, *args, pure):
+            return Future(args, next(self.statuses))
+
+        def cancel(self, futures):
+            pass
+
+    import distributed
+
+    def as_completed(futures, loop, with_results, raise_errors):
+        return [(f, {"row": f.key}) for f in futures]
+
+    original = distributed.as_completed
+    distributed.as_completed = as_completed
+    try:
+        found = list(stream(Client(), None, [("a",), ("b",)]))
+    finally:
+        distributed.as_completed = original
+    assert found[0] == (0, {"row": ("a",)}, None)
+    index, row, error = found[1]
+    assert (index, row) == (1, None)
+    assert "cancelled" in str(error)
+
+
+def test_an_input_saved_again_during_its_comparison_is_not_vouched_for(
+    folders, count_compares, monkeypatch
+):
+    left, _, out = folders
+    counting = pipeline.DiffPipeline.run
+
+    def rewritten(self, params=None):
+        result = counting(self, params)
+        if self.sources[0].stem == "alpha":  # saved again after it was read
+            Image.fromarray(np.zeros((120, 160, 3), np.uint8)).save(left / "alpha.png")
+        return result
+
+    monkeypatch.setattr(pipeline.DiffPipeline, "run", rewritten)
+    _run(folders)
+    assert "changed while it was compared" in _summary(out).loc["alpha", "error"]
+    assert not (out / "alpha" / STAMP).exists()
+    monkeypatch.setattr(pipeline.DiffPipeline, "run", counting)
+    count_compares.clear()
+    _run(folders)
+    assert count_compares == ["alpha"]  # redone; the others were vouched for
+
+
+def test_relative_folders_reach_workers_as_absolute_paths(folders, monkeypatch):
+    # A cluster's workers resolve paths in their own working directory.
+    import imgdiff_widget._batch as batch
+
+    left, _, out = folders
+    seen = []
+    streamed = batch.stream
+
+    def recording(client, fn, tasks):
+        seen.extend(tasks)
+        yield from streamed(client, fn, tasks)
+
+    monkeypatch.setattr(batch, "stream", recording)
+    monkeypatch.chdir(left.parent)
+    assert main(["left", "right", "-o", "out", "--scheduler", "sync"]) == 1
+    assert seen
+    for _, a, b, _, directory in seen:
+        assert a.is_absolute()
+        assert b.is_absolute()
+        assert directory.is_absolute()
+    assert (out / "alpha" / "mask.png").is_file()
+
+
 def test_incomplete_or_stale_outputs_are_recomputed(folders, count_compares):
     left, _, out = folders
     _run(folders)
