@@ -61,6 +61,16 @@ def _is_location(source: Any) -> bool:
     return isinstance(source, (str, os.PathLike))
 
 
+def _for_workers(source: Any, cluster) -> Any:
+    """A source as a cluster's workers can read it: arrays scattered, local paths absolute."""
+    if not _is_location(source):
+        return cluster.scatter(source, hash=False)
+    if isinstance(source, str) and "://" in source:
+        return source  # a URL
+    # Workers resolve a relative path in their own working directory.
+    return os.path.abspath(source)
+
+
 def _normalise_pairs(pairs: Any) -> list[tuple[str, Any, Any, Any]]:
     """(name, a, b, truth-from-the-pair) for each pair."""
     if isinstance(pairs, Mapping):
@@ -410,7 +420,7 @@ def sweep(
         tasks = []
         for (name, a, b, _), t in zip(named, truths, strict=True):
             if cluster is not None:
-                a, b = (s if _is_location(s) else cluster.scatter(s, hash=False) for s in (a, b))
+                a, b = (_for_workers(s, cluster) for s in (a, b))
             tasks.append((name, a, b, runs, t, errors))
         bar = _progress(len(tasks), progress)
         try:

@@ -315,6 +315,21 @@ def test_sweep_on_a_cluster_matches_the_local_run(client, pairs, tmp_path):
     assert len(client.scheduler_info()["workers"]) == 2
 
 
+def test_sources_sent_to_workers_do_not_depend_on_their_directory(tmp_path, monkeypatch):
+    # Workers resolve a relative path in their own working directory.
+    from imgdiff_widget.study import _for_workers
+
+    class Cluster:
+        def scatter(self, data, hash):
+            return ("scattered", data.shape)
+
+    monkeypatch.chdir(tmp_path)
+    assert _for_workers("left/a.png", Cluster()) == str(tmp_path / "left" / "a.png")
+    assert _for_workers(tmp_path / "b.png", Cluster()) == str(tmp_path / "b.png")
+    assert _for_workers("s3://bucket/a.png", Cluster()) == "s3://bucket/a.png"
+    assert _for_workers(np.zeros((2, 3)), Cluster()) == ("scattered", (2, 3))
+
+
 def test_sweep_on_a_cluster_records_a_missing_url(client, pairs, tmp_path):
     files = _files({"edited0": pairs["edited0"]}, tmp_path)
     files["gone"] = ((tmp_path / "gone.png").as_uri(), str(files["edited0"][1]))
