@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 from queue import Empty
 
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # Whole-notebook budgets in seconds (hang guards on a shared 2-core machine;

@@ -47,7 +47,8 @@ def study(pairs):
 
 @pytest.fixture(scope="module")
 def client():
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     cluster = distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,
@@ -360,11 +361,7 @@ def test_batch_runs_on_a_given_scheduler(client, pairs, tmp_path):
 
 
 def test_study_widget_opens_a_row_with_its_parameters(study, pairs):
-    pytest.importorskip("ipywidgets")
-    try:
-        from imgdiff_widget.widget import DiffWidget  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"DiffWidget not available: {exc}")
+    # (ipywidgets and the widget come with the [test] extra: a failed import fails.)
     from imgdiff_widget.study import StudyWidget
 
     view = StudyWidget(study, pairs, sort_by="f1")
