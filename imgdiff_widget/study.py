@@ -147,6 +147,13 @@ def _truth_items(spec: Any, name: str) -> tuple[str, Any] | None:
         and spec
         and all(isinstance(m, np.ndarray) and m.dtype == bool and m.ndim == 2 for m in spec)
     ):
+        shapes = {m.shape for m in spec}
+        if len(shapes) > 1:
+            raise ParameterError(
+                f"the truth masks of pair {name!r} differ in shape "
+                f"({', '.join(f'{w}x{h}' for h, w in sorted(shapes))}); give every mask "
+                "the size of image A."
+            )
         union = np.logical_or.reduce(list(spec))
         return "masks", (list(spec), union)
     message = (

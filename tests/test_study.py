@@ -282,6 +282,9 @@ def test_bad_grid_and_truth_are_parameter_errors(pairs):
         sweep(pair, {"threshold": [0.1]}, {"q": []}, scheduler="sync")
     with pytest.raises(ParameterError, match="one per pair"):
         sweep([(pairs["clean"].a, pairs["clean"].b)], {"threshold": [0.1]}, [[], []])
+    masks = [np.zeros((200, 300), bool), np.zeros((100, 300), bool)]
+    with pytest.raises(ParameterError, match="masks of pair 'p' differ in shape"):
+        sweep(pair, {"threshold": [0.1]}, {"p": masks}, scheduler="sync")
 
 
 def test_a_bad_pair_is_recorded_or_raised(pairs):
