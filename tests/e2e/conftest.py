@@ -2,7 +2,8 @@
 
 Chromium is Debian's (``/usr/bin/chromium``, installed by ``.ci/run``), driven
 by Python Playwright through ``executable_path``: no browser is downloaded.
-The tests skip, saying why, when Chromium or Playwright is missing.
+The tests skip, saying why, when Chromium or Playwright is missing; with
+``IMGDIFF_REQUIRE_BROWSER`` set (``.ci/run`` sets it) they fail instead.
 
 Each server (JupyterLab, Notebook 7, Voila) is started by a fixture on
 127.0.0.1 with a free port and a random token, in its own process group, with
@@ -70,9 +71,14 @@ def shots() -> Path:
 def browser_context(tmp_path_factory):
     """One headless Chromium (fresh user-data dir) for the session."""
     executable = chromium_path()
+    # CI sets IMGDIFF_REQUIRE_BROWSER: there a missing browser fails, not skips.
+    missing = pytest.fail if os.environ.get("IMGDIFF_REQUIRE_BROWSER") else pytest.skip
     if executable is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Python playwright missing")
+        missing("Chromium is not installed (apt-get install chromium; .ci/run does it)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing("Python playwright is missing (it comes with the [test] extra)")
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
