@@ -486,15 +486,19 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``param_set``, with the parameter columns first.
+        Indexed by ``param_set``, with the parameter columns first. ``pairs``
+        counts the pairs a set ran on and ``failed`` those it raised on
+        (``errors="record"``), which the sums leave out.
     """
     import pandas as pd
 
     params = _param_columns(df)
-    ok = df[df["error"].isna()] if "error" in df.columns else df
+    failed = df["error"].notna() if "error" in df.columns else pd.Series(False, df.index)
+    ok = df[~failed]
     groups = ok.groupby("param_set", sort=True)
     out = groups[params].first() if params else pd.DataFrame(index=groups.size().index)
     out["pairs"] = groups.size()
+    out["failed"] = failed.groupby(df["param_set"]).sum().reindex(out.index, fill_value=0)
     sums = [c for c in _COUNTS if c in ok.columns]
     out[sums] = groups[sums].sum()
     means = [c for c in ("score", "iou", "time", "diff_pixels") if c in ok.columns]
@@ -530,6 +534,8 @@ def best(
         The grid parameters of the best set, ready for ``DiffParams(**...)``
         or ``compare(a, b, **...)``. A tie breaks on fewer false regions
         (when the study has truth), then goes to the earliest set in the grid.
+        A set that failed on any pair is not chosen: its numbers would come
+        from the pairs it managed alone.
 
     Examples
     --------
@@ -551,6 +557,13 @@ def best(
             f"objective {objective!r} is not a column of the study{hint}; use one of "
             f"{', '.join(c for c in table.columns if c not in _PARAM_NAMES)} or a function."
         )
+    complete = table.index[table["failed"] == 0]
+    if complete.empty:
+        raise ParameterError(
+            "every parameter set failed on some pair (see the study's error column); "
+            "fix those pairs or drop them from the study."
+        )
+    values = values.reindex(complete)
     if values.isna().all():
         raise ParameterError(f"objective {objective!r} is undefined (NaN) for every set.")
     ranked = values if not minimize else -values

@@ -238,6 +238,24 @@ def test_f1_is_zero_when_nothing_is_found(pairs):
     assert row["f1"] == 0.0
 
 
+def test_best_passes_over_a_set_that_failed_on_a_pair(pairs):
+    # size_mismatch="error" fails on the wider pair: its F1 on the other
+    # pair alone must not make it the best.
+    a, b = pairs["edited1"].a, pairs["edited1"].b
+    wider = {"same": pairs["edited0"], "wider": (a, np.pad(b, ((0, 0), (0, 4), (0, 0))))}
+    truth = {"same": pairs["edited0"].truth, "wider": pairs["edited1"].truth}
+    grid = {"size_mismatch": ["crop", "error"]}
+    df = sweep(wider, grid, truth, scheduler="sync", errors="record")
+    table = aggregate(df).set_index("size_mismatch")
+    assert table.loc["error", "failed"] == 1
+    assert table.loc["crop", "failed"] == 0
+    assert best(df, "f1") == {"size_mismatch": "crop"}
+    assert best(df, lambda rows: -rows["regions"].sum()) == {"size_mismatch": "crop"}
+    only_failing = df[df["size_mismatch"] == "error"]
+    with pytest.raises(ParameterError, match="every parameter set failed"):
+        best(only_failing, "f1")
+
+
 def test_best_without_truth_needs_a_defined_objective(pairs):
     df = sweep({"p": (pairs["edited0"].a, pairs["edited0"].b)}, {"threshold": [0.2, 0.3]})
     assert "recall" not in df.columns
