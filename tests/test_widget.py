@@ -152,6 +152,10 @@ def test_each_param_changes_result_and_pixels(pair, name, value):
     # change the mask (how much they do is the core's business, not the widget's).
     if name in ("alpha", "style") or not np.array_equal(before.mask, w.result.mask):
         assert not np.array_equal(before_px, after_px), f"{name}={value!r} did not redraw"
+    # Either way it draws what a widget opened with that value draws: nothing stale.
+    fresh = DiffWidget(*pair, backend="png", figsize=(9, 3.5), **{name: value})
+    assert np.array_equal(after_px, pixels(fresh)), f"{name}={value!r} drew a stale state"
+    fresh.close()
     w.close()
 
 
@@ -320,6 +324,32 @@ def test_background_mode_previews_then_applies(pair):
     w.threshold = 1.5
     assert w.error
     assert w.params.threshold == 0.35
+    w.close()
+
+
+def test_background_mode_draws_a_preview_until_the_result_arrives(pair):
+    import threading
+
+    w = DiffWidget(*pair, backend="png", background=True)
+    w.wait(60)
+    release = threading.Event()
+    run = w._pipe.run
+
+    def held(params):
+        release.wait(30)
+        return run(params)
+
+    w._pipe.run = held
+    w.threshold = 0.35
+    assert w.busy
+    assert not w._shown.exact  # drawn at display resolution, at once
+    assert w._shown.params.threshold == 0.35
+    assert "preview" in w.controls.status.value
+    release.set()
+    w.wait(60)
+    assert w._shown.exact
+    assert w.result.params.threshold == 0.35
+    assert "preview" not in w.controls.status.value
     w.close()
 
 
