@@ -142,6 +142,19 @@ def type_slider_value(slider: Locator, value: float) -> None:
     readout.press("Enter")
 
 
+def wait_for_painted(widget: Locator, timeout: float = RESULT_TIMEOUT) -> None:
+    """Until the figure's image is decoded and its source has stopped changing."""
+    figure = widget.locator("img.imgdiff-figure")
+    deadline = time.monotonic() + timeout / 1000
+    while time.monotonic() < deadline:
+        src = figure.get_attribute("src")
+        figure.evaluate("img => img.decode()")  # resolves once the image can be painted
+        time.sleep(0.2)
+        if figure.get_attribute("src") == src:
+            return
+    raise AssertionError("the figure kept changing")
+
+
 def wait_for_change(widget: Locator, before: str, timeout: float = RESULT_TIMEOUT) -> str:
     """Until the figure's image source differs from `before`; returns the new one."""
     figure = widget.locator("img.imgdiff-figure")

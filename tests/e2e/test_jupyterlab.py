@@ -13,6 +13,7 @@ from jupyter_ui import (
     status,
     type_slider_value,
     wait_for_change,
+    wait_for_painted,
     wait_for_widget,
 )
 from playwright.sync_api import expect
@@ -68,7 +69,7 @@ def test_quickstart_in_jupyterlab(jupyterlab, page, shots):
     assert not auto
     assert threshold_after == pytest.approx(NEW_THRESHOLD)
     assert regions_after != regions_before
-    page.wait_for_timeout(300)  # let the new PNG paint
+    wait_for_painted(widget)
     after_png = shots / "jupyterlab-after.png"
     page.screenshot(path=str(after_png), clip=clip)
     page.screenshot(path=str(shots / "jupyterlab-after-slider.png"))
