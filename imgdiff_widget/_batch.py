@@ -153,7 +153,7 @@ def _local_cluster(threads: bool, n_workers: int) -> Any:
         # worker's core instead of starting a thread per core (see _ssim).
         "distributed.nanny.pre-spawn-environ.IMGDIFF_WIDGET_THREADS": "1",
     }
-    with dask.config.set(environ):
+    with dask.config.set(environ), _workers_ignore_ctrl_c(not threads):
         return LocalCluster(
             n_workers=1 if threads else n_workers,
             threads_per_worker=n_workers if threads else 1,
@@ -163,6 +163,27 @@ def _local_cluster(threads: bool, n_workers: int) -> Any:
             dashboard_address=None,
             silence_logs=logging.ERROR,
         )
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c(processes: bool) -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (they inherit it).
+
+    Ctrl-C reaches the terminal's whole process group: the workers would
+    each print a KeyboardInterrupt traceback while this process, which
+    handles it, stops the batch and closes them.
+    """
+    import signal
+    import threading
+
+    if not processes or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _client_of(cluster: Any) -> Any:

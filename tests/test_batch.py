@@ -367,3 +367,21 @@ def test_cli_usage_error_has_no_traceback(tmp_path):
         f"imgdiff-widget batch: error: LEFT_DIR {tmp_path / 'missing'} does not exist; "
         "give a folder of images."
     ]
+
+
+def test_worker_processes_start_deaf_to_ctrl_c():
+    # Ctrl-C reaches the whole process group; only the batch itself handles it.
+    import signal
+
+    from imgdiff_widget._batch import _workers_ignore_ctrl_c
+
+    handler = signal.getsignal(signal.SIGINT)
+    with _workers_ignore_ctrl_c(processes=True):
+        child = subprocess.run(
+            [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    assert "SIG_IGN" in child.stdout
+    assert signal.getsignal(signal.SIGINT) is handler
