@@ -58,7 +58,15 @@ def _write_temporary(path: Path, data: bytes) -> str:
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it
+    """The process's umask, read without changing it where the system allows."""
+    try:  # Linux: no window in which another thread's new file gets a wrong mask
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere reading the umask means setting it
     os.umask(mask)
     return mask
 

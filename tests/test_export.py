@@ -80,3 +80,12 @@ def test_cli_prints_one_line_when_it_cannot_write(tmp_path, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert "in the way" in err
+
+
+def test_reading_the_umask_leaves_it_alone():
+    old = os.umask(0o027)
+    try:
+        assert export._umask() == 0o027
+        assert os.umask(0o027) == 0o027  # (os.umask returns the mask it replaces)
+    finally:
+        os.umask(old)
