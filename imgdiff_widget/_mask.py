@@ -10,7 +10,7 @@ differences it turns noise into foreground.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -55,6 +55,9 @@ _CEILINGS = {"structure": 0.5, "color": 0.3, "absdiff": 0.5, "pixel": 0.1}
 # itself must differ visibly too (by 8/255, 0.8 of the level), so that the
 # mean does not spread a sharp change onto its unchanged neighbours.
 _SUPPORT_LEVEL = 10 / 255
+# A region trimmed to a speck (< _SPECK_AREA px) stays when a pixel of it
+# changed by this much at least (or scored above the cut itself).
+_SPECK_CLEAR = 3 * _SUPPORT_LEVEL
 _SUPPORT_OWN = 0.8
 _SUPPORT_WINDOW = 3
 _SUPPORT_WEIGHTS = np.full((_SUPPORT_WINDOW,) * 2, 1 / _SUPPORT_WINDOW**2, np.float32)
@@ -373,6 +376,13 @@ class SupportMap:
         map_tasks(find, rectangles, sizes)
         self._done |= needed
 
+    def difference(self, box: tuple[slice, slice]) -> np.ndarray:
+        """``np.abs(a - b).max(axis=-1)`` on a crop (B adjusted as the support sees it)."""
+        a, b = self._a[box], self._b[box]
+        if self._transform is not None:
+            b = self._transform(a, b)
+        return max_channel_difference(a, b)
+
     def _find(self, rows: slice, cols: slice) -> np.ndarray:
         """The support on one rectangle, read with the margin the local mean needs."""
         h, w = self.shape
@@ -414,6 +424,7 @@ def refine_to_support(
     support: SupportMap | None = None,
     overwrite: bool = False,
     marked: np.ndarray | None = None,
+    keep_speck: Callable[[tuple[slice, slice], np.ndarray], bool] | None = None,
 ) -> np.ndarray:
     """Trim each labelled region to the pixels that really changed.
 
@@ -447,6 +458,10 @@ def refine_to_support(
         Set True where a trimmed region lies: the new labels' ``> 0``, made
         from the trims in hand instead of read back from the labels (all
         False outside the regions' boxes to start with).
+    keep_speck : callable, optional
+        ``keep_speck(crop, trimmed)``: whether a region trimmed to fewer than
+        :data:`_SPECK_AREA` pixels stays (e.g. only when one of them passed
+        the threshold itself); without it, it stays.
 
     Returns
     -------
@@ -457,6 +472,12 @@ def refine_to_support(
     out = labels if overwrite else np.zeros(labels.shape, labels.dtype)
 
     def write(index, crop, region, trimmed):
+        if (
+            keep_speck is not None
+            and np.count_nonzero(trimmed) < _SPECK_AREA
+            and not keep_speck(crop, trimmed)
+        ):
+            trimmed = np.zeros_like(trimmed)
         if overwrite:
             np.copyto(out[crop], 0, where=region & ~trimmed)
         else:
@@ -692,16 +713,15 @@ def _drop_specks(region: np.ndarray) -> np.ndarray:
     Pixels of JPEG noise in a region's halo pass the support test alone;
     they are specks apart from the change itself, small beside its body
     (under :data:`_SPECK_AREA` px, or :data:`_SPECK_FRACTION` of the
-    largest piece). A region that is such a speck alone goes too: noise on a
-    dark, grainy area can score high over a few pixels.
+    largest piece). A region that is one speck alone is left to
+    :func:`refine_to_support`'s `keep_speck`.
     """
     pieces, count = ndi.label(region, structure=_EIGHT)
     if count < 2:
-        # A region that is one speck alone goes too.
-        return region if np.count_nonzero(region) >= _SPECK_AREA else np.zeros_like(region)
+        return region
     areas = np.bincount(pieces.ravel())
     areas[0] = 0
-    keep = areas >= max(_SPECK_AREA, _SPECK_FRACTION * areas.max())
+    keep = areas >= min(max(_SPECK_AREA, _SPECK_FRACTION * areas.max()), areas.max())
     return np.take(keep, pieces)
 
 

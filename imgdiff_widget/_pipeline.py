@@ -25,6 +25,7 @@ from ._align import fit_frame, register
 from ._errors import ImageShapeError
 from ._io import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from ._mask import (
+    _SPECK_CLEAR,
     SupportMap,
     auto_min_area,
     cell_maxima,
@@ -409,8 +410,27 @@ def _cleanup(thresholded, p: DiffParams, _pipe):
         count = len(boxes)
         mask = np.zeros(raw.shape, bool)  # pages never written stay untouched
         # In place: the labels were made for this call alone.
+        score_map, cut = noise["score_map"], np.float32(thresholded["threshold"])
+        support = noise["support"]
+
+        def keep_speck(crop, speck):
+            # A region trimmed to a speck stays when the speck itself passed the
+            # cut or changed clearly: a real change of a few pixels does; noise
+            # that only the region's halo lifted over the cut (a dark, grainy
+            # edge) does neither.
+            if np.any(score_map[crop][speck] > cut):
+                return True
+            return bool(support.difference(crop)[speck].max() >= _SPECK_CLEAR)
+
         labels = refine_to_support(
-            labels, None, None, boxes=boxes, support=noise["support"], overwrite=True, marked=mask
+            labels,
+            None,
+            None,
+            boxes=boxes,
+            support=support,
+            overwrite=True,
+            marked=mask,
+            keep_speck=keep_speck,
         )
         if noise["aa_flags"] is not None:
             _drop_antialiasing_regions(labels, boxes, noise["aa_flags"], noise["pixel_delta"])

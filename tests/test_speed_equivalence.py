@@ -807,12 +807,11 @@ def _refine_reference(labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.nd
         else:
             closed = _closing_reference(here, disk(2).astype(bool))
             trimmed = ndi.binary_fill_holes(closed) & region
-            # Specks go: pieces under 6 px or 1/20 of the largest, and a
-            # region that is one speck alone.
-            pieces, _ = ndi.label(trimmed, structure=np.ones((3, 3), bool))
-            areas = np.bincount(pieces.ravel())
-            areas[0] = 0
-            trimmed = (areas >= max(6, areas.max() / 20))[pieces]
+            pieces, count = ndi.label(trimmed, structure=np.ones((3, 3), bool))
+            if count > 1:
+                areas = np.bincount(pieces.ravel())
+                areas[0] = 0
+                trimmed = (areas >= min(max(6, areas.max() / 20), areas.max()))[pieces]
         out[crop][trimmed] = index
     return out
 
