@@ -38,7 +38,12 @@ def atomic_write(path: Path, data: bytes, protected: Iterable[Path | None] = ())
     """
     _check_not_input(path, protected)
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(_write_temporary(path, data), path)
+    tmp = _write_temporary(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _write_temporary(path: Path, data: bytes) -> str:

@@ -95,8 +95,12 @@ class DiffParams:
             value = getattr(self, f.name)
             if isinstance(value, np.generic):
                 # NumPy scalars (a slider's or a grid's values) are kept as
-                # Python's own, so that parameters print and save as JSON.
-                object.__setattr__(self, f.name, value.item())
+                # Python's own, so that parameters print and save as JSON
+                # (.item() keeps a long double a NumPy type: float() does not).
+                value = value.item()
+                if isinstance(value, np.generic):
+                    value = float(value)
+                object.__setattr__(self, f.name, value)
         _choice("metric", self.metric, tuple(METRICS))
         _choice("align", self.align, ALIGN_METHODS)
         _choice("size_mismatch", self.size_mismatch, SIZE_POLICIES)
@@ -158,8 +162,8 @@ class DiffParams:
                 value = {"mask_shape": list(value.shape), "pixels": int(value.sum())}
             elif f.name == "ignore" and value is not None:
                 value = [list(r) for r in value]
-            elif isinstance(value, (tuple, np.ndarray)):
-                value = np.asarray(value).tolist()  # e.g. an RGB colour
+            elif isinstance(value, (tuple, list, np.ndarray)):
+                value = np.asarray(value).tolist()  # e.g. an RGB colour, NumPy items too
             out[f.name] = value
         return out
 

@@ -82,10 +82,20 @@ def test_cli_prints_one_line_when_it_cannot_write(tmp_path, capsys):
     assert "in the way" in err
 
 
-def test_reading_the_umask_leaves_it_alone():
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux's /proc")
+def test_reading_the_umask_does_not_set_it(monkeypatch):
+    # Setting it, even for a moment, would give another thread's new file that mask.
     old = os.umask(0o027)
     try:
+        monkeypatch.setattr(os, "umask", lambda mask: pytest.fail("the umask was set"))
         assert export._umask() == 0o027
-        assert os.umask(0o027) == 0o027  # (os.umask returns the mask it replaces)
     finally:
+        monkeypatch.undo()
         os.umask(old)
+
+
+def test_a_failed_rename_leaves_no_temporary(tmp_path):
+    (tmp_path / "summary.csv").mkdir()  # in the way of the rename
+    with pytest.raises(IsADirectoryError):
+        export.atomic_write(tmp_path / "summary.csv", b"a,b\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.csv"]

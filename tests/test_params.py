@@ -125,6 +125,8 @@ def test_good_values_are_accepted(name, value):
         ("ignore_antialiasing", np.bool_(True), True),
         ("color", np.array([1.0, 0.0, 0.5]), [1.0, 0.0, 0.5]),
         ("color", (0, 0, 1), [0, 0, 1]),
+        ("color", list(np.array([1, 0, 0], np.float32)), [1.0, 0.0, 0.0]),
+        ("threshold", np.longdouble(0.5), 0.5),
     ],
 )
 def test_numpy_values_are_saved_as_json(name, value, saved):
