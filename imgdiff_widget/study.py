@@ -495,14 +495,17 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     params = _param_columns(df)
     failed = df["error"].notna() if "error" in df.columns else pd.Series(False, df.index)
     ok = df[~failed]
+    # Every set has a row, a set that failed on every pair too.
+    every = df.groupby("param_set", sort=True)
+    out = every[params].first() if params else pd.DataFrame(index=every.size().index)
     groups = ok.groupby("param_set", sort=True)
-    out = groups[params].first() if params else pd.DataFrame(index=groups.size().index)
-    out["pairs"] = groups.size()
+    out["pairs"] = groups.size().reindex(out.index, fill_value=0)
     out["failed"] = failed.groupby(df["param_set"]).sum().reindex(out.index, fill_value=0)
     sums = [c for c in _COUNTS if c in ok.columns]
-    out[sums] = groups[sums].sum()
+    out[sums] = groups[sums].sum().reindex(out.index, fill_value=0)
     means = [c for c in ("score", "iou", "time", "diff_pixels") if c in ok.columns]
-    out[[f"mean_{c}" if c != "time" else "time" for c in means]] = groups[means].mean()
+    mean_names = [f"mean_{c}" if c != "time" else "time" for c in means]
+    out[mean_names] = groups[means].mean().reindex(out.index)
     if "n_truth" in ok.columns:
         rates = [_rates(r.found, r.n_truth, r.true_regions, r.regions) for r in out.itertuples()]
         out[["recall", "precision", "f1"]] = pd.DataFrame(rates, index=out.index)
@@ -545,6 +548,12 @@ def best(
     import pandas as pd
 
     table = aggregate(df)
+    complete = table.index[table["failed"] == 0]
+    if complete.empty:
+        raise ParameterError(
+            "every parameter set failed on some pair (see the study's error column); "
+            "fix those pairs or drop them from the study."
+        )
     if callable(objective):
         ok = df[df["error"].isna()] if "error" in df.columns else df
         values = ok.groupby("param_set", sort=True).apply(objective, include_groups=False)
@@ -556,12 +565,6 @@ def best(
         raise ParameterError(
             f"objective {objective!r} is not a column of the study{hint}; use one of "
             f"{', '.join(c for c in table.columns if c not in _PARAM_NAMES)} or a function."
-        )
-    complete = table.index[table["failed"] == 0]
-    if complete.empty:
-        raise ParameterError(
-            "every parameter set failed on some pair (see the study's error column); "
-            "fix those pairs or drop them from the study."
         )
     values = values.reindex(complete)
     if values.isna().all():

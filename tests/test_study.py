@@ -254,6 +254,12 @@ def test_best_passes_over_a_set_that_failed_on_a_pair(pairs):
     only_failing = df[df["size_mismatch"] == "error"]
     with pytest.raises(ParameterError, match="every parameter set failed"):
         best(only_failing, "f1")
+    # A set that failed on every pair still has its row.
+    wider_only = sweep({"wider": wider["wider"]}, grid, scheduler="sync", errors="record")
+    table = aggregate(wider_only).set_index("size_mismatch")
+    assert table.loc["error", ["pairs", "failed"]].tolist() == [0, 1]
+    with pytest.raises(ParameterError, match="every parameter set failed"):
+        best(wider_only[wider_only["size_mismatch"] == "error"], "regions")
 
 
 def test_best_without_truth_needs_a_defined_objective(pairs):
