@@ -34,16 +34,32 @@ def atomic_write(path: Path, data: bytes, protected: Iterable[Path | None] = ())
     ImageDiffError
         If `path` is one of the `protected` files (an input image).
     OSError
-        If the file cannot be written.
+        If the file cannot be written (its ``filename`` is `path`).
     """
     _check_not_input(path, protected)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temporary(path, data)
+    _replace_all({path: data})
+
+
+def _replace_all(files: dict[Path, bytes]) -> None:
+    """Write every file to a temporary beside it, then rename each over its path.
+
+    Every file is written before any is replaced, so a full disk leaves the
+    old set (if any) whole; no temporary outlives the call. An OSError
+    names the path being written when it happened.
+    """
+    temporaries: dict[Path, str] = {}
+    path = None
     try:
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        for path, data in files.items():
+            temporaries[path] = _write_temporary(path, data)
+        for path, tmp in temporaries.items():
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+    finally:
+        for tmp in temporaries.values():
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _write_temporary(path: Path, data: bytes) -> str:
@@ -127,20 +143,13 @@ def write_result(result: DiffResult, directory: Path) -> dict[str, Path]:
                 f"cannot write {directory / name}: a directory of that name is in the "
                 "way; remove it or choose another output directory."
             )
-    # Every file is written before any is replaced: a full disk leaves the
-    # old set (if any) whole, not new overlays beside an old mask.
-    temporaries: dict[str, str] = {}
+    written = {name: directory / name for name in payloads}
     try:
-        for name, data in payloads.items():
-            temporaries[name] = _write_temporary(directory / name, data)
-        for name, tmp in temporaries.items():
-            os.replace(tmp, directory / name)
+        # All four or none: not new overlays beside an old mask.
+        _replace_all({written[name]: data for name, data in payloads.items()})
     except OSError as exc:
         raise ImageDiffError(
-            f"cannot write {directory / name}: {exc.strerror or exc}; check that the "
-            "output directory is writable and has free space."
+            f"cannot write {exc.filename}: {exc.strerror}; check that the output "
+            "directory is writable and has free space."
         ) from None
-    finally:
-        for tmp in temporaries.values():
-            Path(tmp).unlink(missing_ok=True)
-    return {name: directory / name for name in payloads}
+    return written
