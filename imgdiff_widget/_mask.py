@@ -758,7 +758,7 @@ def clean_mask(
     # cleaned on its own crop: the cost follows the marked area, not the image.
     reach = 2 * max(morphology_radius, 0) + max(padding, 0) + 2
     out = np.zeros(mask.shape, bool)
-    for crop, own in _groups_of_cells(_occupied(mask), mask.shape, reach):
+    for crop, own in _groups_of_cells(_occupied(mask), mask.shape, reach, fill_holes=fill_holes):
         out[crop] |= _clean(
             mask[crop] & own,
             min_area=min_area,
@@ -804,7 +804,7 @@ def clean_labels(
     reach = 2 * max(morphology_radius, 0) + 2
     if cells is None:
         cells = _occupied(mask)
-    grouped = _groups_of_cells(cells, (h, w), reach)
+    grouped = _groups_of_cells(cells, (h, w), reach, fill_holes=fill_holes)
     groups = []  # (crop, local labels, count) per group
     pending = []  # (index in groups, marks, cache key, kept opening) of groups to clean
     for crop, own in grouped:
@@ -1047,7 +1047,9 @@ def _clean(mask, *, min_area, morphology_radius, fill_holes, padding) -> np.ndar
     return out
 
 
-def _groups_of_cells(cells: np.ndarray, shape: tuple[int, int], reach: int):
+def _groups_of_cells(
+    cells: np.ndarray, shape: tuple[int, int], reach: int, *, fill_holes: bool = False
+):
     """Split the marked cells into groups far apart; yield each group's crop and its own pixels.
 
     Each marked cell is grown by enough cells to cover `reach` pixels;
@@ -1057,12 +1059,21 @@ def _groups_of_cells(cells: np.ndarray, shape: tuple[int, int], reach: int):
     `reach` apart. Yields ``(crop, own)``: the crop as a pair of slices and a
     bool array of the crop's shape, True on the group's own cells (another
     group's marks may lie inside the crop's rectangle; they are left out).
+
+    With `fill_holes`, a group also owns the cells it encloses, and so the
+    marks there: filling a hole of one group's marks can cover another
+    group's marks inside it (a changed frame with a change in its middle),
+    which then become part of one object, as filling the whole image makes
+    them. A 4-connected path of cells that avoids a group's cells avoids its
+    marks, so cells its marks enclose are enclosed by its cells.
     """
     grow = -(-max(reach, 0) // _GROUP_CELL)
     grid = np.asarray(cells, bool)
     if grow and grid.any():
         # ndi.binary_dilation by a (2 grow + 1)-cell square, as whole-array shifts.
         grid = _morph(grid, [(d, grow) for d in range(-grow, grow + 1)], erode=False)
+    if fill_holes:
+        grid = _fill_holes(grid)
     yield from _cell_groups(grid, shape, _GROUP_CELL, structure=_EIGHT)
 
 

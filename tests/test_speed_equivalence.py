@@ -328,6 +328,31 @@ def test_clean_labels_is_labelling_the_whole_cleaned_mask(seed, radius):
     assert boxes == ndi.find_objects(expected)
 
 
+@pytest.mark.parametrize("radius", [0, 1, 2])
+@pytest.mark.parametrize("centre", [(200, 200), (200, 90), (20, 200)])
+def test_clean_labels_fills_a_frame_over_the_marks_inside_it(radius, centre):
+    # A changed frame with a separate change inside, far from it: filling the
+    # frame's hole covers them, and the whole is one object (two overlapping
+    # regions when the frame and its contents were cleaned apart). A frame
+    # cut by the image's edge encloses nothing.
+    from skimage.draw import disk
+
+    from imgdiff_widget._mask import clean_labels, clean_mask
+
+    mask = np.zeros((400, 420), bool)
+    mask[disk(centre, 110, shape=mask.shape)] = True
+    mask[disk(centre, 100, shape=mask.shape)] = False
+    mask[disk(centre, 9, shape=mask.shape)] = True
+    for fill in (True, False):
+        options = {"min_area": 16, "morphology_radius": radius, "fill_holes": fill}
+        objects = _clean_mask_reference(mask, padding=0, **options)
+        expected, _ = ndi.label(objects, structure=np.ones((3, 3), bool))
+        labels, boxes = clean_labels(mask, **options)
+        np.testing.assert_array_equal(labels, expected)
+        assert boxes == ndi.find_objects(expected)
+        np.testing.assert_array_equal(clean_mask(mask, padding=0, **options), objects)
+
+
 def _cells_holding(mask: np.ndarray, cell: int = 16) -> np.ndarray:
     """Which cell x cell blocks of `mask` (the last ones cut by the edge) hold a True pixel."""
     cells = np.zeros((-(-mask.shape[0] // cell), -(-mask.shape[1] // cell)), bool)
