@@ -188,13 +188,14 @@ def threshold_with_cells(
     """:func:`threshold_mask`, and which cells of :func:`cell_maxima`'s grid hold a marked pixel.
 
     The mask is exactly ``apply_hysteresis_threshold(score, low, threshold) &
-    valid`` (``low = threshold / 2``). The cells (bool, one per
+    valid`` (``low = threshold / 2``), with both cuts taken in float32, the
+    score map's precision. The cells (bool, one per
     :data:`_GROUP_CELL`-px cell) tell :func:`clean_labels` where the marks
     are.
 
     Parameters
     ----------
-    score : ndarray of float, shape (H, W)
+    score : ndarray of float32, shape (H, W)
     threshold : float
     valid : ndarray of bool, shape (H, W)
     cell_max : ndarray, optional
@@ -282,7 +283,7 @@ def _hysteresis(score, low, high, valid, own=None):
 
 
 def cell_maxima(score: np.ndarray) -> np.ndarray:
-    """The maximum of `score` over each cell of the grid :func:`threshold_with_cells` reads."""
+    """The maximum of `score`, NaN left out, over each cell of threshold_with_cells's grid."""
     cell = _GROUP_CELL
     rows = np.arange(0, score.shape[0], cell)
     cols = np.arange(0, score.shape[1], cell)
@@ -293,7 +294,12 @@ def cell_maxima(score: np.ndarray) -> np.ndarray:
     def strip(cells: slice) -> None:
         part = score[cells.start * cell : cells.stop * cell]
         starts = np.arange(0, part.shape[0], cell)
-        out[cells] = np.maximum.reduceat(np.maximum.reduceat(part, starts, axis=0), cols, axis=1)
+        block = np.maximum.reduceat(np.maximum.reduceat(part, starts, axis=0), cols, axis=1)
+        if np.isnan(block).any():
+            # A NaN pixel passes no cut: the cell's maximum is its other
+            # pixels' (np.fmax is slower, so only where needed).
+            block = np.fmax.reduceat(np.fmax.reduceat(part, starts, axis=0), cols, axis=1)
+        out[cells] = block
 
     map_strips(strip, rows.size, cell * score[0].nbytes)
     return out
@@ -865,16 +871,17 @@ def group_marks(
 
     The mask itself is kept exactly (each region is the marked pixels of one
     group); groups under `min_area` marked pixels are dropped. The same
-    labels, in the same raster order, as dilating the whole mask `reach`
-    times (4-connected steps), labelling it 8-connected and keeping the
-    marked pixels, but found on the crops of groups of marked
+    regions as dilating the whole mask `reach` times (4-connected steps),
+    labelling it 8-connected and keeping the marked pixels, numbered in the
+    raster order of their first marked pixel, but found on the crops of groups of marked
     :data:`_GROUP_CELL`-px cells, so that the cost follows the marked area.
 
     Parameters
     ----------
     mask : ndarray of bool, shape (H, W)
     reach : int
-        At most :data:`_GROUP_CELL` - 1.
+        At most 7: marks that join are then at most 15 px apart, in the same
+        or 8-adjacent :data:`_GROUP_CELL`-px cells.
     min_area : int
     cells : ndarray of bool, optional
         Which cells hold a mark (a superset will do), e.g. ``cell_maxima(score)
@@ -892,10 +899,14 @@ def group_marks(
     """
     h, w = mask.shape
     cell = _GROUP_CELL
+    if not 0 <= reach <= (cell - 1) // 2:
+        raise ValueError(
+            f"group_marks joins marks at most {(cell - 1) // 2} px apart, not {reach}"
+        )
     if cells is None:
         cells = _occupied(mask)
     diamond = morphology.diamond(reach).astype(bool) if reach > 0 else None
-    # Marks within `reach` (< one cell) lie in the same or 8-adjacent cells.
+    # Marks that join (2 reach + 1 < one cell apart) lie in the same or 8-adjacent cells.
     groups = []  # (crop, marks, cache key, grouping met before) of groups with marks
     for crop, own in _cell_groups(cells, (h, w), cell, structure=_EIGHT):
         marks = mask[crop] & own

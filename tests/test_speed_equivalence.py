@@ -621,6 +621,34 @@ def test_group_marks_by_cell_groups_is_the_whole_image_grouping(seed):
         assert boxes == ndi.find_objects(labels)
 
 
+def test_group_marks_refuses_a_reach_its_cells_cannot_hold():
+    # Marks 17 px apart join at reach 8, but lie in cells with an empty one
+    # between them: the cell groups would split them.
+    from imgdiff_widget._mask import group_marks
+
+    mask = np.zeros((1, 48), bool)
+    mask[0, 15] = mask[0, 32] = True
+    labels, _ = group_marks(mask, 7, 1)
+    np.testing.assert_array_equal(labels, _group_marks_reference(mask, 7, 1))
+    with pytest.raises(ValueError, match="at most 7 px"):
+        group_marks(mask, 8, 1)
+
+
+def test_a_nan_score_hides_no_mark_in_its_cell():
+    from imgdiff_widget._mask import cell_maxima, cut_on_cells, threshold_with_cells
+
+    score = np.zeros((40, 40), np.float32)
+    score[2, 2] = score[20, 30] = 0.5
+    score[10, 10] = score[21, 31] = np.nan
+    valid = np.ones(score.shape, bool)
+    cell_max = cell_maxima(score)
+    assert cell_max[0, 0] == cell_max[1, 1] == np.float32(0.5)
+    expected = np.nan_to_num(score) > 0.1
+    mask, _ = threshold_with_cells(score, 0.1, valid, cell_max=cell_max)
+    np.testing.assert_array_equal(mask, expected)
+    np.testing.assert_array_equal(cut_on_cells(score, 0.1, valid, cell_max), expected)
+
+
 _FOOTPRINTS = [
     *range(6),  # disks of these radii
     np.ones((3, 3), bool),
