@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from ._errors import ImageDiffError
+from ._io import DEFAULT_MAX_PIXELS
 from ._params import DiffParams
 from ._pipeline import compare
 
@@ -144,8 +145,25 @@ def _build_parser(demo: bool) -> argparse.ArgumentParser:
     parser.add_argument(
         "-o", "--output", required=True, help="output directory (created if missing)"
     )
+    parser.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help="refuse larger images, a guard against decompression bombs (default: %(default)s)",
+    )
     _add_param_options(parser)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def sample_paths() -> tuple[Path, Path]:
@@ -167,10 +185,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     image_a, image_b = sample_paths() if demo else (args.image_a, args.image_b)
     values = {f.name: getattr(args, f.name) for f in fields(DiffParams)}
     try:
-        result = compare(image_a, image_b, **values)
+        result = compare(image_a, image_b, max_pixels=args.max_pixels, **values)
         written = result.save(args.output)
     except ImageDiffError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except MemoryError:
+        print(
+            f"{PROG}: error: not enough memory to compare these images; downscale them "
+            "or free memory.",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import io as _stdio
 import os
+import stat
 import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from ._errors import ImageLoadError, ImageShapeError, ImageValueError
+from ._errors import ImageDiffError, ImageLoadError, ImageShapeError, ImageValueError
 
 __all__ = ["DEFAULT_MAX_PIXELS", "ImageSource", "load_image"]
 
@@ -31,6 +32,16 @@ ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
 _FLOAT_TOLERANCE = 1e-3
 # Pillow's own bomb check reads a module global; we swap it under a lock.
 _PIL_LIMIT_LOCK = threading.Lock()
+# EXIF orientation (tag 0x0112) -> the transpose that shows the image upright.
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def load_image(
@@ -65,13 +76,32 @@ def load_image(
     ------
     ImageLoadError
         The file is missing, a directory, empty, truncated or not an image,
-        or the image exceeds `max_pixels`.
+        the image exceeds `max_pixels`, or there is not enough memory to
+        hold it.
     ImageShapeError
         An array is empty, has more than 3 dimensions or more than 4 channels,
-        or an unsupported dtype.
+        or an unsupported dtype (32-bit integer files too).
     ImageValueError
-        An array holds NaN or infinite values, or floats outside [0, 1].
+        An array holds NaN or infinite values, or floats outside [0, 1], or
+        is a masked array.
     """
+    try:
+        image = _load(source, name, max_pixels)
+    except MemoryError:
+        raise ImageLoadError(
+            f"not enough memory to load {name or 'the image'} (it is held as float32 RGB, "
+            "12 bytes per pixel); downscale it first, or free memory."
+        ) from None
+    image.flags.writeable = False
+    return image
+
+
+def _load(source: ImageSource, name: str | None, max_pixels: int | None) -> np.ndarray:
+    if isinstance(source, np.ma.MaskedArray):
+        raise ImageValueError(
+            f"{name or 'array input'} is a masked array; pass its values (e.g. "
+            "a.filled(0)) and give the masked area as ignore= instead."
+        )
     if isinstance(source, np.ndarray):
         label = name or "array input"
         image = _from_array(source, label)
@@ -100,16 +130,22 @@ def load_image(
             f"cannot load {name or 'input'} of type {type(source).__name__}: pass a file "
             "path, the bytes of an image file, a PIL image or a NumPy array."
         )
-    image.flags.writeable = False
     return image
 
 
 def _check_file(path: Path, label: str) -> None:
-    if not path.exists():
-        raise ImageLoadError(f"{label}: no such file; check the path.")
-    if path.is_dir():
+    try:
+        status = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise ImageLoadError(f"{label}: no such file; check the path.") from None
+    except OSError as exc:  # too long a name, no permission on a folder, ...
+        raise ImageLoadError(
+            f"cannot read {label}: {exc.strerror or exc}; check the path."
+        ) from None
+    if stat.S_ISDIR(status.st_mode):
         raise ImageLoadError(f"{label} is a directory; pass an image file inside it.")
-    if path.stat().st_size == 0:
+    # (A pipe or a device has no size to check: Pillow reads what comes.)
+    if stat.S_ISREG(status.st_mode) and status.st_size == 0:
         raise ImageLoadError(f"{label} is empty (0 bytes); it is not an image file.")
 
 
@@ -126,8 +162,15 @@ def _open_and_convert(fh, label: str, max_pixels: int | None) -> np.ndarray:
                 f"{label} is not an image file Pillow can read (PNG, JPEG, TIFF, BMP, "
                 "WebP, GIF, ...); check that it is the file you meant."
             ) from None
-        except OSError as exc:
-            raise ImageLoadError(f"{label} could not be read: {exc}.") from None
+        except MemoryError:
+            raise
+        except Exception as exc:  # a damaged header raises anything
+            # (OSError, and from some formats' parsers ValueError, struct.error,
+            # NotImplementedError, ...)
+            raise ImageLoadError(
+                f"{label} could not be read ({type(exc).__name__}: {exc}); the file is "
+                "damaged or in a form Pillow does not support: export it again."
+            ) from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved_limit
     return _from_pil(pil, label, max_pixels)
@@ -139,28 +182,79 @@ def _from_pil(pil: Image.Image, label: str, max_pixels: int | None) -> np.ndarra
         raise ImageLoadError(
             f"{label} is {width}x{height} = {width * height:,} pixels, more than the "
             f"limit of {max_pixels:,} (a guard against decompression bombs); raise "
-            "max_pixels if you trust this file."
+            "max_pixels (--max-pixels on the command line) if you trust this file."
         )
     try:
         pil.load()
+        bits, signed = _integer_samples(pil)  # (read before turning: the copy has no tags)
         # Phones store the camera orientation in EXIF; show it as a viewer does.
-        pil = ImageOps.exif_transpose(pil)
-    except (OSError, SyntaxError, ValueError) as exc:
+        pil = _upright(pil)
+        if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+            return _from_integer_grey(np.asarray(pil), label, bits, signed)
+        if pil.mode == "F":
+            return _from_array(np.asarray(pil), label)
+        has_alpha = "A" in pil.getbands() or "transparency" in pil.info
+        arr = np.asarray(pil.convert("RGBA" if has_alpha else "RGB"))
+    except (MemoryError, ImageDiffError):
+        raise
+    except Exception as exc:  # a damaged file raises anything
         raise ImageLoadError(
-            f"{label} could not be decoded ({exc}); the file is probably truncated "
-            "or corrupt: export it again."
+            f"{label} could not be decoded ({type(exc).__name__}: {exc}); the file is "
+            "probably truncated or corrupt, or in a form Pillow does not support: "
+            "export it again."
         ) from None
-    if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # 16-bit (or 32-bit integer) grey: keep the precision Pillow's 8-bit
-        # conversion would throw away.
-        arr = np.asarray(pil)
-        maximum = 65535.0 if arr.max(initial=0) <= 65535 else float(np.iinfo(np.int32).max)
-        return _gray_to_rgb(np.clip(arr, 0, None).astype(np.float32) / np.float32(maximum))
-    if pil.mode == "F":
-        return _from_array(np.asarray(pil), label)
-    has_alpha = "A" in pil.getbands() or "transparency" in pil.info
-    arr = np.asarray(pil.convert("RGBA" if has_alpha else "RGB"))
     return _from_array(arr, label)
+
+
+def _upright(pil: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says (as stored when that is unreadable).
+
+    Reads the one tag: ``ImageOps.exif_transpose`` also rewrites the EXIF, and
+    fails on files whose other tags it cannot encode again.
+    """
+    try:
+        orientation = pil.getexif().get(0x0112, 1)
+    except Exception:  # unreadable EXIF: shown as stored, as viewers do
+        return pil
+    method = _ORIENTATION.get(orientation)
+    return pil if method is None else pil.transpose(method)
+
+
+def _integer_samples(pil: Image.Image) -> tuple[int, bool]:
+    """Bits per sample of an integer grey image, and whether they are signed (TIFF tags).
+
+    Other formats' integer grey images are 16-bit (PNG, PGM, ...); a 32-bit one
+    shows itself by values beyond 16 bits.
+    """
+    if pil.format == "TIFF" and hasattr(pil, "tag_v2"):
+        bits = _first(pil.tag_v2.get(258, 16))  # BitsPerSample
+        return int(bits), _first(pil.tag_v2.get(339, 1)) == 2  # SampleFormat 2: signed
+    if pil.mode == "I" and pil.format != "PNG":
+        arr = np.asarray(pil)
+        if arr.min(initial=0) < 0 or arr.max(initial=0) > 65535:
+            return 32, True
+    return 16, False
+
+
+def _from_integer_grey(arr: np.ndarray, label: str, bits: int, signed: bool) -> np.ndarray:
+    """Integer grey samples in [0, 1], scaled by their format, never by the image's content.
+
+    (Scaling by each image's own maximum would put A and B on different
+    scales.) Signed 16-bit samples are scaled by 32767, negatives clipped;
+    32-bit samples are refused, as 32-bit arrays are.
+    """
+    if bits > 16:
+        raise ImageShapeError(
+            f"{label} holds {bits}-bit integer samples, which are not supported; save it "
+            "as 16-bit or as float in [0, 1] (or load it yourself and pass a float array)."
+        )
+    maximum = np.float32(32767 if signed else 65535)
+    return _gray_to_rgb(np.clip(arr, 0, None).astype(np.float32) / maximum)
+
+
+def _first(value):
+    """A TIFF tag's first value (per-sample tags come as tuples)."""
+    return value[0] if isinstance(value, tuple) else value
 
 
 def _from_array(arr: np.ndarray, label: str) -> np.ndarray:
@@ -195,6 +289,8 @@ def _from_array(arr: np.ndarray, label: str) -> np.ndarray:
 
 def _to_unit_float(arr: np.ndarray, label: str) -> np.ndarray:
     """Return a new float32 array in [0, 1]; never a view of the input."""
+    if not arr.dtype.isnative:  # e.g. big-endian '>u2' read from a file
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     kind = arr.dtype.kind
     if arr.dtype == np.bool_:
         return arr.astype(np.float32)

@@ -662,10 +662,15 @@ def _label(source: Any, which: str) -> str:
 
 
 def _path_of(source: Any) -> Path | None:
+    """The file an input was read from: a path, or a PIL image opened from a file."""
     import os
+
+    from PIL import Image
 
     if isinstance(source, (str, os.PathLike)):
         return Path(source)
+    if isinstance(source, Image.Image) and getattr(source, "filename", ""):
+        return Path(source.filename)
     return None
 
 

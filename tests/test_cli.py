@@ -154,6 +154,30 @@ def test_more_bad_inputs_in_process(tmp_path, pair, capsys):
             assert code == 0
 
 
+def test_max_pixels_option_and_running_out_of_memory(tmp_path, pair, capsys, monkeypatch):
+    out = tmp_path / "out"
+    # The guard's message names the option that raises it, and the option works.
+    code = main([str(pair[0]), str(pair[1]), "-o", str(out), "--max-pixels", "100"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "--max-pixels" in err
+    assert main([str(pair[0]), str(pair[1]), "-o", str(out), "--max-pixels", "4800"]) == 0
+    capsys.readouterr()
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("imgdiff_widget._cli.compare", no_memory)
+    code = main([str(pair[0]), str(pair[1]), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "imgdiff-widget: error: not enough memory to compare these images; downscale them "
+        "or free memory."
+    ]
+
+
 def test_flat_images_print_no_warnings(tmp_path, capsys):
     # Blank screenshots: registration finds no shift; skimage's warning must not leak.
     flat = tmp_path / "flat.png"

@@ -364,3 +364,139 @@ def test_unreadable_file_is_an_image_load_error(tmp_path, rgb8, monkeypatch):
     monkeypatch.setattr(io_module, "open", denied, raising=False)
     with pytest.raises(ImageLoadError, match=r"cannot read .*a\.png.*Permission denied"):
         load_image(path)
+
+
+# --- files Pillow opens in unusual ways (from a review) ----------------------
+
+
+def test_an_exif_block_pillow_cannot_rewrite_still_loads_upright():
+    # Tag 0x013d (a SHORT tag) holding ASCII: Pillow reads it, but
+    # ImageOps.exif_transpose fails to encode the EXIF again (struct.error).
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Cam"
+    block = exif.tobytes().replace(b"\x01\x0f\x00\x02", b"\x01\x3d\x00\x02")
+    stored = np.zeros((20, 40, 3), np.uint8)
+    stored[:10, :10] = (255, 0, 0)
+    loaded = load_image(_jpeg_bytes(Image.fromarray(stored), exif=block))
+    assert loaded.shape == (40, 20, 3)  # turned as orientation 6 says
+    assert loaded[2:8, -8:-2, 0].min() > 0.9
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"P5\n4 x\n255\n" + bytes(16),  # a PPM header Pillow's parser meets with ValueError
+        b"P6\n99999999999999999999 2\n255\n" + bytes(12),
+    ],
+    ids=["ppm-bad-size", "ppm-huge-size"],
+)
+def test_a_damaged_header_is_an_image_load_error(tmp_path, data):
+    path = tmp_path / "damaged.ppm"
+    path.write_bytes(data)
+    with pytest.raises(ImageLoadError, match=r"damaged\.ppm"):
+        load_image(path)
+
+
+def _tiff(path: Path, values: np.ndarray) -> Path:
+    Image.fromarray(values).save(path, format="TIFF")
+    return path
+
+
+def _signed_16_bit_tiff(path: Path, values: np.ndarray) -> Path:
+    """A one-strip grey TIFF of int16 samples (SampleFormat 2), which Pillow cannot write."""
+    import struct
+
+    h, w = values.shape
+    data = values.astype("<i2").tobytes()
+    short, long_ = 3, 4
+    entries = [
+        (256, short, w),  # ImageWidth
+        (257, short, h),  # ImageLength
+        (258, short, 16),  # BitsPerSample
+        (259, short, 1),  # Compression: none
+        (262, short, 1),  # Photometric: black is zero
+        (273, long_, 8),  # StripOffsets: right after the header
+        (277, short, 1),  # SamplesPerPixel
+        (278, short, h),  # RowsPerStrip
+        (279, long_, len(data)),  # StripByteCounts
+        (339, short, 2),  # SampleFormat: signed integer
+    ]
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, value in entries:
+        fmt = "<HHIHH" if kind == short else "<HHII"
+        ifd += struct.pack(fmt, tag, kind, 1, value, *((0,) if kind == short else ()))
+    path.write_bytes(b"II*\x00" + struct.pack("<I", 8 + len(data)) + data + ifd + bytes(4))
+    return path
+
+
+def test_integer_tiffs_are_scaled_by_their_format_not_their_content(tmp_path):
+    ramp = np.arange(0, 65536, 1024, dtype=np.uint16).reshape(8, 8)
+    a = load_image(_tiff(tmp_path / "a.tif", ramp))
+    np.testing.assert_allclose(a[..., 0], ramp / 65535, atol=1e-6)
+    # Signed 16-bit: 0..32767 is the whole range (negatives clip to black).
+    signed = (ramp // 2).astype(np.int16)
+    signed[0, 0] = -100
+    b = load_image(_signed_16_bit_tiff(tmp_path / "b.tif", signed))
+    np.testing.assert_allclose(b[..., 0], np.clip(signed, 0, None) / 32767, atol=1e-6)
+    # 32-bit integer samples are refused, as 32-bit arrays are, whatever
+    # their values (scaling each by its own maximum put A and B apart).
+    for dtype in (np.int32, np.uint32):
+        path = _tiff(tmp_path / f"{np.dtype(dtype).name}.tif", ramp.astype(dtype))
+        with pytest.raises(ImageShapeError, match="32-bit integer samples"):
+            load_image(path)
+
+
+def test_a_pipe_is_read_as_a_file(rgb8):
+    import os
+    import threading
+
+    data = _png_bytes(Image.fromarray(rgb8))
+    read_end, write_end = os.pipe()
+
+    def feed():
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(data)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        loaded = load_image(f"/dev/fd/{read_end}")
+    finally:
+        feeder.join()
+        os.close(read_end)
+    np.testing.assert_array_equal(loaded, load_image(rgb8))
+
+
+def test_a_path_the_system_refuses_is_an_image_load_error(tmp_path):
+    with pytest.raises(ImageLoadError, match=r"cannot read .*name too long"):
+        load_image(tmp_path / ("x" * 300 + ".png"))
+
+
+def test_running_out_of_memory_is_an_image_load_error(monkeypatch, rgb8):
+    import imgdiff_widget._io as io_module
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(io_module, "_to_unit_float", no_memory)
+    with pytest.raises(ImageLoadError, match="not enough memory to load image A"):
+        load_image(rgb8, name="image A")
+
+
+def test_masked_arrays_are_refused_and_big_endian_arrays_read():
+    values = np.full((8, 8), 200, np.uint8)
+    with pytest.raises(ImageValueError, match="masked array"):
+        load_image(np.ma.masked_array(values, mask=np.eye(8, dtype=bool)))
+    big_endian = np.full((4, 5), 1000, ">u2")
+    np.testing.assert_array_equal(load_image(big_endian), load_image(big_endian.astype(np.uint16)))
+
+
+def test_a_pil_image_opened_from_a_file_is_never_written_over(tmp_path, rgb8):
+    path = tmp_path / "mask.png"
+    Image.fromarray(rgb8).save(path)
+    before = path.read_bytes()
+    result = compare(Image.open(path), rgb8)
+    with pytest.raises(ImageDiffError, match=r"refusing to write .*mask\.png"):
+        result.save(tmp_path)
+    assert path.read_bytes() == before
