@@ -158,6 +158,12 @@ def _open_and_convert(fh, label: str, max_pixels: int | None) -> np.ndarray:
         try:
             pil = Image.open(fh)
         except UnidentifiedImageError:
+            if _is_tiff(fh):
+                raise ImageLoadError(
+                    f"{label} is a TIFF that Pillow cannot decode (e.g. float colour or an "
+                    "unusual compression); save it as 8- or 16-bit, or read it yourself "
+                    "(e.g. with tifffile) and pass the array."
+                ) from None
             raise ImageLoadError(
                 f"{label} is not an image file Pillow can read (PNG, JPEG, TIFF, BMP, "
                 "WebP, GIF, ...); check that it is the file you meant."
@@ -192,7 +198,13 @@ def _from_pil(pil: Image.Image, label: str, max_pixels: int | None) -> np.ndarra
         if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
             return _from_integer_grey(np.asarray(pil), label, bits, signed)
         if pil.mode == "F":
-            return _from_array(np.asarray(pil), label)
+            values = np.asarray(pil)
+            if values.size and np.isfinite(values).all() and values.max() > 1 + _FLOAT_TOLERANCE:
+                raise ImageValueError(
+                    f"{label} holds float values up to {values.max():g}; float files must "
+                    "lie in [0, 1]. Save it scaled to [0, 1], or as 8- or 16-bit."
+                )
+            return _from_array(values, label)
         has_alpha = "A" in pil.getbands() or "transparency" in pil.info
         arr = np.asarray(pil.convert("RGBA" if has_alpha else "RGB"))
     except (MemoryError, ImageDiffError):
@@ -204,6 +216,15 @@ def _from_pil(pil: Image.Image, label: str, max_pixels: int | None) -> np.ndarra
             "export it again."
         ) from None
     return _from_array(arr, label)
+
+
+def _is_tiff(fh) -> bool:
+    """Whether the file starts as a TIFF does (either byte order)."""
+    try:
+        fh.seek(0)
+        return fh.read(4) in (b"II*\x00", b"MM\x00*")
+    except (OSError, ValueError):
+        return False
 
 
 def _upright(pil: Image.Image) -> Image.Image:

@@ -403,24 +403,29 @@ def _tiff(path: Path, values: np.ndarray) -> Path:
     return path
 
 
-def _signed_16_bit_tiff(path: Path, values: np.ndarray) -> Path:
-    """A one-strip grey TIFF of int16 samples (SampleFormat 2), which Pillow cannot write."""
+def _raw_tiff(path: Path, values: np.ndarray) -> Path:
+    """A one-strip uncompressed TIFF of `values`' own samples (grey or RGB).
+
+    For sample types Pillow cannot write: int16 (SampleFormat 2), float RGB.
+    """
     import struct
 
-    h, w = values.shape
-    data = values.astype("<i2").tobytes()
+    h, w = values.shape[:2]
+    samples = values.shape[2] if values.ndim == 3 else 1
+    data = values.astype(values.dtype.newbyteorder("<")).tobytes()
     short, long_ = 3, 4
+    sample_format = {"u": 1, "i": 2, "f": 3}[values.dtype.kind]
     entries = [
         (256, short, w),  # ImageWidth
         (257, short, h),  # ImageLength
-        (258, short, 16),  # BitsPerSample
+        (258, short, 8 * values.dtype.itemsize),  # BitsPerSample (given once)
         (259, short, 1),  # Compression: none
-        (262, short, 1),  # Photometric: black is zero
+        (262, short, 2 if samples == 3 else 1),  # Photometric: RGB or black is zero
         (273, long_, 8),  # StripOffsets: right after the header
-        (277, short, 1),  # SamplesPerPixel
+        (277, short, samples),  # SamplesPerPixel
         (278, short, h),  # RowsPerStrip
         (279, long_, len(data)),  # StripByteCounts
-        (339, short, 2),  # SampleFormat: signed integer
+        (339, short, sample_format),  # SampleFormat
     ]
     ifd = struct.pack("<H", len(entries))
     for tag, kind, value in entries:
@@ -437,7 +442,7 @@ def test_integer_tiffs_are_scaled_by_their_format_not_their_content(tmp_path):
     # Signed 16-bit: 0..32767 is the whole range (negatives clip to black).
     signed = (ramp // 2).astype(np.int16)
     signed[0, 0] = -100
-    b = load_image(_signed_16_bit_tiff(tmp_path / "b.tif", signed))
+    b = load_image(_raw_tiff(tmp_path / "b.tif", signed))
     np.testing.assert_allclose(b[..., 0], np.clip(signed, 0, None) / 32767, atol=1e-6)
     # 32-bit integer samples are refused, as 32-bit arrays are, whatever
     # their values (scaling each by its own maximum put A and B apart).
@@ -445,6 +450,16 @@ def test_integer_tiffs_are_scaled_by_their_format_not_their_content(tmp_path):
         path = _tiff(tmp_path / f"{np.dtype(dtype).name}.tif", ramp.astype(dtype))
         with pytest.raises(ImageShapeError, match="32-bit integer samples"):
             load_image(path)
+
+
+def test_float_tiffs_say_what_to_do(tmp_path):
+    grey = np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)
+    np.testing.assert_allclose(load_image(_raw_tiff(tmp_path / "grey.tif", grey))[..., 0], grey)
+    with pytest.raises(ImageValueError, match=r"float values up to 255.*as 8- or 16-bit"):
+        load_image(_raw_tiff(tmp_path / "scaled.tif", grey * 255))
+    colour = np.repeat(grey[..., None], 3, axis=2)
+    with pytest.raises(ImageLoadError, match="a TIFF that Pillow cannot decode"):
+        load_image(_raw_tiff(tmp_path / "colour.tif", colour))
 
 
 def test_a_pipe_is_read_as_a_file(rgb8):
