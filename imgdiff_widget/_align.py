@@ -34,8 +34,12 @@ _AUTO_SIZE_PIXELS = 8
 _REGISTRATION_SIDE = 1024
 # "auto" applies a shift only when it lowers the mismatch by this fraction.
 _AUTO_MIN_GAIN = 0.1
-# ...and only when it is at least this long (smaller shifts are interpolation noise).
+# ...and only when it is at least this long (smaller shifts are interpolation noise)
 _AUTO_MIN_SHIFT = 0.25
+# ... and at most this fraction of the shorter side: a camera moved between two
+# shots, not half the picture replaced (whose phase correlation can peak
+# anywhere). A larger shift is applied when asked for, with align="translation".
+_AUTO_MAX_SHIFT_FRACTION = 1 / 16
 # Sub-pixel precision of the shift: 1 / this many pixels.
 _UPSAMPLE = 20
 
@@ -167,7 +171,8 @@ def register(
     method : {"auto", "none", "translation", "homography"}
         "translation" estimates a sub-pixel shift by phase correlation;
         "auto" does the same but applies the shift only when it is at least a
-        quarter pixel and clearly lowers the mismatch; "homography" matches ORB
+        quarter pixel, at most 1/16 of the shorter side (a camera moved, not
+        the picture replaced), and clearly lowers the mismatch; "homography" matches ORB
         features and fits a projective transform with RANSAC (photos taken
         twice by hand).
 
@@ -308,9 +313,10 @@ def _shift_helps(shift, small, factor: int) -> bool:
     out of the measured area (phase correlation of a blank image returns
     such a small spurious shift).
     """
-    if np.hypot(*shift) < _AUTO_MIN_SHIFT:
-        return False
     ga, gb = small
+    longest = _AUTO_MAX_SHIFT_FRACTION * min(ga.shape) * factor
+    if np.hypot(*shift) < _AUTO_MIN_SHIFT or max(abs(s) for s in shift) > longest:
+        return False
     small_shift = (shift[0] / factor, shift[1] / factor)
     margin = int(np.ceil(max(abs(s) for s in small_shift))) + 1
     inner = (slice(margin, -margin or None), slice(margin, -margin or None))

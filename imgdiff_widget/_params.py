@@ -38,7 +38,8 @@ class DiffParams:
     min_area : int or "auto"
         Smallest region kept, in pixels. "auto" scales with the image size.
     align : {"auto", "none", "translation", "homography"}
-        Registration of B onto A. "auto" corrects a shift when confident.
+        Registration of B onto A. "auto" corrects a shift of up to 1/16 of
+        the shorter side when that clearly helps; "translation" any shift.
     size_mismatch : {"auto", "error", "crop", "pad", "resize"}
         What to do when the images differ in size. "auto" accepts a difference
         of a few pixels (a re-cropped copy) and refuses larger ones; with
