@@ -67,6 +67,10 @@ _SPECK_AREA = 6
 _SPECK_FRACTION = 1 / 20
 # Pixels used for the robust statistics (a strided sample is as good as all).
 _NOISE_SAMPLE = 500_000
+# When more than this fraction of the sample lies above the cut, the cut is
+# estimated again on the rest (at most this many times).
+_NOISE_CONTAMINATED = 0.1
+_NOISE_REESTIMATES = 3
 # Hysteresis: pixels above this fraction of the threshold join a region that
 # has at least one pixel above the threshold, so marks cover whole objects.
 _HYSTERESIS_LOW = 0.5
@@ -112,11 +116,29 @@ def estimate_noise(components: Mapping[str, np.ndarray], valid: np.ndarray) -> N
         if sample.size == 0:
             levels[name] = _FLOORS[name]
             continue
-        median = float(np.median(sample))
-        mad = float(np.median(np.abs(sample - median)))
-        cut = median + _NOISE_SIGMAS * 1.4826 * mad
+        cut = _noise_cut(sample)
+        for _ in range(_NOISE_REESTIMATES):
+            # A large real change (a third of the picture, say) lifts the
+            # median and the MAD with it, and so the cut, until smaller
+            # changes elsewhere fall under it: while the cut is beyond the
+            # ceiling, or many pixels lie above it, estimate it again on the
+            # pixels under it, which look like noise.
+            limit = min(cut, _CEILINGS[name])
+            below = sample[sample <= limit]
+            if cut <= _CEILINGS[name] and below.size > (1 - _NOISE_CONTAMINATED) * sample.size:
+                break
+            if below.size == 0:
+                break
+            cut = _noise_cut(below)
         levels[name] = float(np.clip(cut, _FLOORS[name], _CEILINGS[name]))
     return levels
+
+
+def _noise_cut(sample: np.ndarray) -> float:
+    """``median + k * 1.4826 * MAD`` of a sample."""
+    median = float(np.median(sample))
+    mad = float(np.median(np.abs(sample - median)))
+    return median + _NOISE_SIGMAS * 1.4826 * mad
 
 
 def combine_components(components: Mapping[str, np.ndarray], levels: NoiseModel) -> np.ndarray:

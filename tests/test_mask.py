@@ -38,6 +38,20 @@ def test_noise_floor_rises_with_the_noise():
     assert estimate_noise(loud, valid)["structure"] > estimate_noise(quiet, valid)["structure"]
 
 
+@pytest.mark.parametrize("changed", [0.0, 0.3, 0.45])
+def test_a_large_change_does_not_lift_the_noise_cut(changed):
+    # Noise |N(0, 0.01)| with a share of pixels changed by 0.1-0.5: the first
+    # median + 8 MAD estimate lands at the ceiling (0.3) from 30 % changed,
+    # which hid a clearly visible colour change elsewhere.
+    rng = np.random.default_rng(1)
+    values = np.abs(rng.normal(0, 0.01, (200, 300))).astype(np.float32)
+    block = int(changed * values.shape[1])
+    values[:, :block] = rng.uniform(0.1, 0.5, (200, block))
+    valid = np.ones(values.shape, bool)
+    quiet = estimate_noise({"color": values[:, block:]}, valid[:, block:])["color"]
+    assert estimate_noise({"color": values}, valid)["color"] == pytest.approx(quiet, abs=0.01)
+
+
 def test_combined_cut_is_the_union_of_component_cuts():
     rng = np.random.default_rng(1)
     comps = {
