@@ -42,6 +42,19 @@ _AUTO_MIN_SHIFT = 0.25
 _AUTO_MAX_SHIFT_FRACTION = 1 / 16
 # Sub-pixel precision of the shift: 1 / this many pixels.
 _UPSAMPLE = 20
+# "auto" also turns and zooms B (a photo taken twice by hand) when the local
+# shifts of a grid of patches fit an affine map whose non-translation part
+# moves the image's corners by at least this many pixels ...
+_AUTO_MIN_WARP = 0.5
+# ... by a rotation and zoom at most this large (radians, relative scale) ...
+_AUTO_MAX_WARP = 0.05
+# ... on patches of this side (pixels of the reduced copy), 4 x 4 of them,
+# each kept when its shift lies within this many pixels of the fit.
+_PATCH_SIDE = 128
+_PATCH_GRID = 4
+_PATCH_RESIDUAL = 0.35
+# The map is refined this many times at most (each fit falls short).
+_WARP_STEPS = 4
 
 
 @dataclass(frozen=True)
@@ -76,7 +89,8 @@ class Registration:
     valid : ndarray of bool, shape (H, W)
         Pixels where the registered B has content (the common overlap).
     method : str
-        The method actually applied: "none", "translation" or "homography".
+        The method actually applied: "none", "translation", "affine" (a small
+        turn and zoom found by "auto") or "homography".
     shift : tuple of float
         (rows, cols) that B was moved by; (0, 0) for none. For a homography,
         the move of B's point that lands on A's centre.
@@ -172,7 +186,10 @@ def register(
         "translation" estimates a sub-pixel shift by phase correlation;
         "auto" does the same but applies the shift only when it is at least a
         quarter pixel, at most 1/16 of the shorter side (a camera moved, not
-        the picture replaced), and clearly lowers the mismatch; "homography" matches ORB
+        the picture replaced), and clearly lowers the mismatch; it also turns
+        and zooms B a little (a photo taken twice by hand: found well up to
+        about 1 degree and 1 %) when the shifts of a grid of patches say so
+        and that clearly lowers the mismatch (method "affine"); "homography" matches ORB
         features and fits a projective transform with RANSAC (photos taken
         twice by hand).
 
@@ -190,6 +207,10 @@ def register(
             small = (_small_gray(a, factor), _small_gray(b, factor))
             shift = _estimate_shift(a, b, valid, small)
             helps = method == "translation" or _shift_helps(shift, small, factor)
+            if method == "auto":
+                warp = _estimate_warp(small, factor, shift if helps else (0.0, 0.0))
+                if warp is not None:
+                    return _apply_affine(b, valid, *warp)
         if not helps:
             return _identity(b, valid)
         return _apply_shift(b, valid, shift)
@@ -327,6 +348,145 @@ def _shift_helps(shift, small, factor: int) -> bool:
     return bool(
         np.mean(np.abs(ga[inner] - moved_b[inner])) < cut
         and np.mean(np.abs(moved_a[inner] - gb[inner])) < cut
+    )
+
+
+def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] | None:
+    """A small turn and zoom of B onto A, as ``(linear, offset)`` in full-size (row, col).
+
+    A's pixel p shows B's ``linear @ p + offset``. The shift of each patch of
+    a 4 x 4 grid is found by phase correlation (under a Hann taper,
+    sub-pixel) and an affine map fitted to them by least squares, without
+    the patches whose shift it misses (a real change, a flat patch). The
+    taper pulls each shift towards zero, so the map is refined: B is warped
+    by it and the shifts left are fitted again. None unless the map's turn
+    and zoom move the corners by :data:`_AUTO_MIN_WARP` px at least, stay
+    small, and the map, applied to the reduced copies, lowers their mismatch
+    clearly below `shift`'s, both ways.
+    """
+    ga, gb = small
+    h, w = ga.shape
+    side = min(_PATCH_SIDE, h // _PATCH_GRID, w // _PATCH_GRID)
+    if side < 32:
+        return None
+    window = np.outer(np.hanning(side), np.hanning(side)).astype(np.float32)
+    starts = [
+        (int(row - side / 2), int(col - side / 2))
+        for row in np.linspace(side / 2, h - side / 2, _PATCH_GRID)
+        for col in np.linspace(side / 2, w - side / 2, _PATCH_GRID)
+    ]
+    middle = np.array([(h - 1) / 2, (w - 1) / 2])
+    centres = np.array([(r0 + (side - 1) / 2, c0 + (side - 1) / 2) for r0, c0 in starts])
+    design = np.column_stack([centres - middle, np.ones(len(centres))])
+    corners = np.array([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], float) - middle
+    linear, offset = np.eye(2), np.zeros(2)
+    moved_b = gb
+    for step in range(_WARP_STEPS):
+        shifts = np.array(
+            [
+                # (A tenth of a pixel each: the fit averages 16 of them.)
+                phase_cross_correlation(
+                    ga[r0 : r0 + side, c0 : c0 + side] * window,
+                    moved_b[r0 : r0 + side, c0 : c0 + side] * window,
+                    upsample_factor=_UPSAMPLE // 2,
+                    normalization=None,
+                )[0]
+                for r0, c0 in starts
+            ]
+        )
+        fit = _robust_affine(design, shifts)
+        if fit is None:
+            return None
+        # shift(p) = J (p - middle) + t: A's p shows the warped B at p - shift(p).
+        turn_zoom, move = fit[:2].T, fit[2]
+        step_map = np.eye(2) - turn_zoom
+        offset = linear @ (turn_zoom @ middle - move) + offset
+        linear = linear @ step_map
+        if step == 0 and np.abs(corners @ turn_zoom.T).max() * factor < _AUTO_MIN_WARP:
+            return None  # (the common case: a shift, or nothing)
+        if np.abs(corners @ (np.eye(2) - linear).T).max() * factor < _AUTO_MIN_WARP / 2:
+            return None  # refined, the turn and zoom came to nothing (noise, a change)
+        if np.abs(corners @ turn_zoom.T).max() * factor < 0.05:
+            break
+        moved_b = ndi.affine_transform(gb, linear, offset, order=1, mode="nearest")
+    turn_zoom = np.eye(2) - linear
+    move = linear @ middle + offset - middle
+    too_far = np.abs(move).max() > _AUTO_MAX_SHIFT_FRACTION * min(h, w)
+    if np.abs(turn_zoom).max() > _AUTO_MAX_WARP or too_far:
+        return None
+    if np.abs(corners @ turn_zoom.T).max() * factor < _AUTO_MIN_WARP:
+        return None
+    if not _warp_helps(ga, gb, linear, offset, np.array(shift, float) / factor):
+        return None
+    # The same map at full size: p = factor * p_small + (factor - 1) / 2.
+    half = (factor - 1) / 2
+    return linear, factor * offset + half - linear @ np.full(2, half)
+
+
+def _robust_affine(design: np.ndarray, shifts: np.ndarray) -> np.ndarray | None:
+    """Least-squares affine fit of patch shifts, again without those it misses; None: too few."""
+    keep = np.ones(len(shifts), bool)
+    for _ in range(2):
+        if keep.sum() < 6:
+            return None
+        fit = np.linalg.lstsq(design[keep], shifts[keep], rcond=None)[0]
+        residual = np.hypot(*(design @ fit - shifts).T)
+        keep = residual <= max(_PATCH_RESIDUAL, 2.5 * float(np.median(residual)))
+    return fit if keep.sum() >= 6 else None
+
+
+def _warp_helps(ga, gb, linear, offset, small_shift) -> bool:
+    """Whether the map lowers the reduced copies' mismatch clearly below a shift's, both ways."""
+    h, w = ga.shape
+    corners = np.array([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], float)
+    reach = np.abs(corners @ linear.T + offset - corners).max()  # B's farthest move
+    margin = int(np.ceil(reach)) + 2
+    margin = min(margin, min(ga.shape) // 4)
+    inner = (slice(margin, -margin or None), slice(margin, -margin or None))
+    shifted_b = ndi.shift(gb, small_shift, order=1, mode="nearest")
+    shifted_a = ndi.shift(ga, -small_shift, order=1, mode="nearest")
+    warped_b = ndi.affine_transform(gb, linear, offset, order=1, mode="nearest")
+    inverse = np.linalg.inv(linear)
+    warped_a = ndi.affine_transform(ga, inverse, -inverse @ offset, order=1, mode="nearest")
+    keep = 1 - _AUTO_MIN_GAIN
+    forward = np.mean(np.abs(ga[inner] - warped_b[inner])) < keep * np.mean(
+        np.abs(ga[inner] - shifted_b[inner])
+    )
+    backward = np.mean(np.abs(warped_a[inner] - gb[inner])) < keep * np.mean(
+        np.abs(shifted_a[inner] - gb[inner])
+    )
+    return bool(forward and backward)
+
+
+def _apply_affine(b: np.ndarray, valid: np.ndarray, linear: np.ndarray, offset: np.ndarray):
+    """B resampled (bilinear) where A's pixel p reads B at ``linear @ p + offset`` (row, col)."""
+    from ._parallel import map_tasks
+
+    channels = [b[..., c] for c in range(b.shape[2])]
+    planes = [*channels, valid.astype(np.float32)]
+
+    def warp(index):
+        edge = index < len(channels)
+        return ndi.affine_transform(
+            np.ascontiguousarray(planes[index], np.float32),
+            linear,
+            offset,
+            order=1,
+            mode="nearest" if edge else "constant",
+            cval=0.0,
+        )
+
+    out = map_tasks(warp, range(len(planes)), [b.shape[0] * b.shape[1]] * len(planes))
+    moved = np.stack(out[: len(channels)], axis=-1).astype(np.float32, copy=False)
+    moved_valid = out[-1] > 0.999
+    # The same map on (col, row, 1), and B's move at A's centre, as for a homography.
+    matrix = np.eye(3)
+    matrix[:2, :2] = linear[::-1, ::-1]
+    matrix[:2, 2] = offset[::-1]
+    centre = np.array([(b.shape[0] - 1) / 2, (b.shape[1] - 1) / 2])
+    moved_by = centre - (linear @ centre + offset)
+    return Registration(
+        moved, moved_valid, "affine", (float(moved_by[0]), float(moved_by[1])), matrix
     )
 
 

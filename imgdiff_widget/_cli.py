@@ -201,14 +201,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     shift = result.shift
+    moved = {
+        "translation": "B shifted by",
+        "affine": "B turned and zoomed, moved at the centre by",
+        "homography": "B warped, moved at the centre by",
+    }.get(result.alignment)
     print(
         f"{len(result.regions)} region(s) differ ({result.n_diff_pixels} px, "
         f"{100 * result.diff_fraction:.2f} %); threshold {result.threshold:.3f}"
-        + (
-            f"; B shifted by ({shift[0]:+.1f}, {shift[1]:+.1f}) px"
-            if result.alignment != "none"
-            else ""
-        )
+        + (f"; {moved} ({shift[0]:+.1f}, {shift[1]:+.1f}) px" if moved else "")
     )
     for path in written.values():
         print(f"wrote {path}")

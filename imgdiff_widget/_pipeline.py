@@ -84,7 +84,8 @@ class DiffResult:
     shift : tuple of float
         (rows, cols) that B was moved by to register it onto A.
     alignment : str
-        The registration applied: "none", "translation" or "homography".
+        The registration applied: "none", "translation", "affine" (a slight
+        turn and zoom found by ``align="auto"``) or "homography".
     compared : ndarray of bool, shape (H, W)
         Pixels that were compared (in both images, not ignored).
     min_area : int
