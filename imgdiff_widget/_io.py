@@ -136,7 +136,7 @@ def _load(source: ImageSource, name: str | None, max_pixels: int | None) -> np.n
 def _check_file(path: Path, label: str) -> None:
     try:
         status = path.stat()
-    except (FileNotFoundError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # (ValueError: a NUL byte)
         raise ImageLoadError(f"{label}: no such file; check the path.") from None
     except OSError as exc:  # too long a name, no permission on a folder, ...
         raise ImageLoadError(
@@ -199,11 +199,13 @@ def _from_pil(pil: Image.Image, label: str, max_pixels: int | None) -> np.ndarra
             return _from_integer_grey(np.asarray(pil), label, bits, signed)
         if pil.mode == "F":
             values = np.asarray(pil)
-            if values.size and np.isfinite(values).all() and values.max() > 1 + _FLOAT_TOLERANCE:
-                raise ImageValueError(
-                    f"{label} holds float values up to {values.max():g}; float files must "
-                    "lie in [0, 1]. Save it scaled to [0, 1], or as 8- or 16-bit."
-                )
+            if values.size and np.isfinite(values).all():
+                lo, hi = float(values.min()), float(values.max())
+                if lo < -_FLOAT_TOLERANCE or hi > 1 + _FLOAT_TOLERANCE:
+                    raise ImageValueError(
+                        f"{label} holds float values in [{lo:g}, {hi:g}]; float files must "
+                        "lie in [0, 1]. Save it scaled to [0, 1], or as 8- or 16-bit."
+                    )
             return _from_array(values, label)
         has_alpha = "A" in pil.getbands() or "transparency" in pil.info
         arr = np.asarray(pil.convert("RGBA" if has_alpha else "RGB"))
@@ -261,15 +263,16 @@ def _from_integer_grey(arr: np.ndarray, label: str, bits: int, signed: bool) -> 
     """Integer grey samples in [0, 1], scaled by their format, never by the image's content.
 
     (Scaling by each image's own maximum would put A and B on different
-    scales.) Signed 16-bit samples are scaled by 32767, negatives clipped;
-    32-bit samples are refused, as 32-bit arrays are.
+    scales.) `bits`-bit samples are scaled by their largest value (4095 for
+    12-bit, 32767 for signed 16-bit; negatives clipped); 32-bit samples are
+    refused, as 32-bit arrays are.
     """
     if bits > 16:
         raise ImageShapeError(
             f"{label} holds {bits}-bit integer samples, which are not supported; save it "
             "as 16-bit or as float in [0, 1] (or load it yourself and pass a float array)."
         )
-    maximum = np.float32(32767 if signed else 65535)
+    maximum = np.float32(2 ** (bits - 1 if signed else bits) - 1)
     return _gray_to_rgb(np.clip(arr, 0, None).astype(np.float32) / maximum)
 
 

@@ -455,11 +455,33 @@ def test_integer_tiffs_are_scaled_by_their_format_not_their_content(tmp_path):
 def test_float_tiffs_say_what_to_do(tmp_path):
     grey = np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)
     np.testing.assert_allclose(load_image(_raw_tiff(tmp_path / "grey.tif", grey))[..., 0], grey)
-    with pytest.raises(ImageValueError, match=r"float values up to 255.*as 8- or 16-bit"):
+    with pytest.raises(ImageValueError, match=r"float values in \[0, 255\].*as 8- or 16-bit"):
         load_image(_raw_tiff(tmp_path / "scaled.tif", grey * 255))
     colour = np.repeat(grey[..., None], 3, axis=2)
     with pytest.raises(ImageLoadError, match="a TIFF that Pillow cannot decode"):
         load_image(_raw_tiff(tmp_path / "colour.tif", colour))
+
+
+def test_a_12_bit_tiff_is_scaled_by_4095():
+    import struct
+
+    # Packed 12-bit samples, all 4095 (full scale), which Pillow reads as I;16.
+    w, h = 4, 2
+    data = bytes([0xFF] * (w * h * 12 // 8))
+    entries = [(256, w), (257, h), (258, 12), (259, 1), (262, 1), (277, 1), (278, h)]
+    data_at = 8 + 2 + (len(entries) + 2) * 12 + 4
+    ifd = struct.pack("<H", len(entries) + 2)
+    for tag, value in sorted([*entries, (273, data_at), (279, len(data))]):
+        long_ = tag in (273, 279)
+        ifd += struct.pack("<HHII" if long_ else "<HHIHH", tag, 4 if long_ else 3, 1, value,
+                           *(() if long_ else (0,)))  # fmt: skip
+    loaded = load_image(b"II*\x00" + struct.pack("<I", 8) + ifd + bytes(4) + data)
+    np.testing.assert_allclose(loaded, 1.0)
+
+
+def test_a_nul_byte_in_a_path_is_an_image_load_error():
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_image("foo\0bar.png")
 
 
 def test_a_pipe_is_read_as_a_file(rgb8):
