@@ -53,8 +53,11 @@ _AUTO_MAX_WARP = 0.05
 _PATCH_SIDE = 128
 _PATCH_GRID = 4
 _PATCH_RESIDUAL = 0.35
-# The map is refined this many times at most (each fit falls short).
+# The map is refined this many times at most (each fit falls short: the
+# taper pulls every patch's shift towards zero, the less so with the
+# cross-power spectrum whitened, scikit-image's normalization="phase").
 _WARP_STEPS = 4
+_PATCH_NORMALIZATION = "phase"
 
 
 @dataclass(frozen=True)
@@ -356,7 +359,7 @@ def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] |
 
     A's pixel p shows B's ``linear @ p + offset``. The shift of each patch of
     a 4 x 4 grid is found by phase correlation (under a Hann taper,
-    sub-pixel) and an affine map fitted to them by least squares, without
+    whitened, sub-pixel) and an affine map fitted to them by least squares, without
     the patches whose shift it misses (a real change, a flat patch). The
     taper pulls each shift towards zero, so the map is refined: B is warped
     by it and the shifts left are fitted again. None unless the map's turn
@@ -389,7 +392,7 @@ def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] |
                     ga[r0 : r0 + side, c0 : c0 + side] * window,
                     moved_b[r0 : r0 + side, c0 : c0 + side] * window,
                     upsample_factor=_UPSAMPLE // 2,
-                    normalization=None,
+                    normalization=_PATCH_NORMALIZATION,
                 )[0]
                 for r0, c0 in starts
             ]

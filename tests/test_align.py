@@ -395,3 +395,14 @@ def test_auto_keeps_a_plain_shift_a_shift():
     result = compare(_jpeg_u8(a)[10:-10, 10:-10], _jpeg_u8(b)[10:-10, 10:-10])
     assert result.alignment == "translation"
     assert result.regions == []
+
+
+def test_auto_turns_a_soft_photo_registered_at_a_reduced_scale():
+    # Chelsea upscaled 3x (soft, 900 x 1353: registered on a half-size copy)
+    # and turned 0.4 degrees: unnormalised patch correlations fell short of
+    # the turn, and 37 false regions were left.
+    a = transform.resize(data.chelsea(), (900, 1353), order=1).astype(np.float32)
+    b = _turned(a, 0.4)
+    result = compare(_jpeg_u8(a), _jpeg_u8(b))
+    assert result.alignment == "affine"
+    assert result.regions == []
