@@ -241,7 +241,7 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _score(registered, p: DiffParams, _pipe):
+def _score(registered, p: DiffParams, pipe):
     a = registered["frame"].a
     reg = registered["registration"]
     names = components_for(p.metric)
@@ -253,7 +253,12 @@ def _score(registered, p: DiffParams, _pipe):
         )
     # Photo metrics see B with A's exposure; the pixel metric sees B as it is,
     # as screenshot tools do. The overlays always show B as it is.
-    exposure = None if p.metric == "pixel" else fit_exposure(a, reg.b, reg.valid)
+    exposure = None
+    if p.metric != "pixel":
+        # Fitted where the user looks: an ignored area (half the picture
+        # changed, say) must not set the exposure of the rest.
+        ignored = ignore_mask(p.ignore, reg.valid.shape, pipe.image_a.shape[:2])
+        exposure = fit_exposure(a, reg.b, reg.valid & ~ignored if ignored.any() else reg.valid)
     # B with A's exposure is made strip by strip as it is read, never stored
     # whole; refinement makes the few crops it reads again.
     transform = None if p.metric == "pixel" else partial(_apply_on_crop, exposure)
@@ -564,8 +569,8 @@ _STAGES: tuple[_Stage, ...] = (
     _Stage("register", ("align",), _register),
     # "metric" is keyed at the frame stage (the pixel metric pads other-sized
     # screenshots), so it re-runs everything from there; score reads it too.
-    _Stage("score", ("win_size", "smoothing", "ignore_antialiasing"), _score),
-    _Stage("noise", ("ignore",), _noise),
+    _Stage("score", ("win_size", "smoothing", "ignore_antialiasing", "ignore"), _score),
+    _Stage("noise", (), _noise),
     _Stage("threshold", ("threshold",), _threshold),
     _Stage("cleanup", ("min_area", "morphology", "fill_holes", "padding"), _cleanup),
     _Stage("regions", (), _regions),
