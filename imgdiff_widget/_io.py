@@ -30,6 +30,9 @@ ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 # Float input may overshoot [0, 1] by rounding; more than this is a real error.
 _FLOAT_TOLERANCE = 1e-3
+# What to do with floats beyond [0, 1], in an array and in a file.
+_ARRAY_FIX = "Divide by the maximum (e.g. a / 255) or pass uint8."
+_FILE_FIX = "Save it scaled to [0, 1], or as 8- or 16-bit."
 # Pillow's own bomb check reads a module global; we swap it under a lock.
 _PIL_LIMIT_LOCK = threading.Lock()
 # EXIF orientation (tag 0x0112) -> the transpose that shows the image upright.
@@ -192,21 +195,13 @@ def _from_pil(pil: Image.Image, label: str, max_pixels: int | None) -> np.ndarra
         )
     try:
         pil.load()
-        bits, signed = _integer_samples(pil)  # (read before turning: the copy has no tags)
+        samples = _tiff_samples(pil)  # (read before turning: the turned copy has no tags)
         # Phones store the camera orientation in EXIF; show it as a viewer does.
         pil = _upright(pil)
         if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-            return _from_integer_grey(np.asarray(pil), label, bits, signed)
+            return _from_integer_grey(np.asarray(pil), label, samples)
         if pil.mode == "F":
-            values = np.asarray(pil)
-            if values.size and np.isfinite(values).all():
-                lo, hi = float(values.min()), float(values.max())
-                if lo < -_FLOAT_TOLERANCE or hi > 1 + _FLOAT_TOLERANCE:
-                    raise ImageValueError(
-                        f"{label} holds float values in [{lo:g}, {hi:g}]; float files must "
-                        "lie in [0, 1]. Save it scaled to [0, 1], or as 8- or 16-bit."
-                    )
-            return _from_array(values, label)
+            return _from_array(np.asarray(pil), label, fix=_FILE_FIX)
         has_alpha = "A" in pil.getbands() or "transparency" in pil.info
         arr = np.asarray(pil.convert("RGBA" if has_alpha else "RGB"))
     except (MemoryError, ImageDiffError):
@@ -243,30 +238,28 @@ def _upright(pil: Image.Image) -> Image.Image:
     return pil if method is None else pil.transpose(method)
 
 
-def _integer_samples(pil: Image.Image) -> tuple[int, bool]:
-    """Bits per sample of an integer grey image, and whether they are signed (TIFF tags).
-
-    Other formats' integer grey images are 16-bit (PNG, PGM, ...); a 32-bit one
-    shows itself by values beyond 16 bits.
-    """
-    if pil.format == "TIFF" and hasattr(pil, "tag_v2"):
-        bits = _first(pil.tag_v2.get(258, 16))  # BitsPerSample
-        return int(bits), _first(pil.tag_v2.get(339, 1)) == 2  # SampleFormat 2: signed
-    if pil.mode == "I" and pil.format != "PNG":
-        arr = np.asarray(pil)
-        if arr.min(initial=0) < 0 or arr.max(initial=0) > 65535:
-            return 32, True
-    return 16, False
+def _tiff_samples(pil: Image.Image) -> tuple[int, bool] | None:
+    """A TIFF's bits per sample and whether they are signed; None for other files."""
+    if pil.format != "TIFF" or not hasattr(pil, "tag_v2"):
+        return None
+    bits = _first(pil.tag_v2.get(258, 16))  # BitsPerSample
+    return int(bits), _first(pil.tag_v2.get(339, 1)) == 2  # SampleFormat 2: signed
 
 
-def _from_integer_grey(arr: np.ndarray, label: str, bits: int, signed: bool) -> np.ndarray:
+def _from_integer_grey(arr: np.ndarray, label: str, samples: tuple[int, bool] | None):
     """Integer grey samples in [0, 1], scaled by their format, never by the image's content.
 
     (Scaling by each image's own maximum would put A and B on different
-    scales.) `bits`-bit samples are scaled by their largest value (4095 for
+    scales.) `samples` is the TIFF's ``(bits, signed)``; other formats' integer
+    grey is 16-bit (PNG, PGM, ...), and a 32-bit one shows itself by values
+    beyond 16 bits. Samples are scaled by their largest value (4095 for
     12-bit, 32767 for signed 16-bit; negatives clipped); 32-bit samples are
     refused, as 32-bit arrays are.
     """
+    if samples is None:
+        beyond = arr.min(initial=0) < 0 or arr.max(initial=0) > 65535
+        samples = (32, True) if beyond else (16, False)
+    bits, signed = samples
     if bits > 16:
         raise ImageShapeError(
             f"{label} holds {bits}-bit integer samples, which are not supported; save it "
@@ -281,7 +274,7 @@ def _first(value):
     return value[0] if isinstance(value, tuple) else value
 
 
-def _from_array(arr: np.ndarray, label: str) -> np.ndarray:
+def _from_array(arr: np.ndarray, label: str, *, fix: str = _ARRAY_FIX) -> np.ndarray:
     if arr.size == 0:
         raise ImageShapeError(
             f"{label} is empty (shape {arr.shape}); pass an image with at least one pixel."
@@ -298,7 +291,7 @@ def _from_array(arr: np.ndarray, label: str) -> np.ndarray:
             f"{label} has {arr.shape[-1]} channels (shape {arr.shape}); images have 1 "
             "(grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) channels, last axis."
         )
-    values = _to_unit_float(arr, label)
+    values = _to_unit_float(arr, label, fix)
     if values.ndim == 2:
         return _gray_to_rgb(values)
     channels = values.shape[-1]
@@ -311,8 +304,12 @@ def _from_array(arr: np.ndarray, label: str) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float32)
 
 
-def _to_unit_float(arr: np.ndarray, label: str) -> np.ndarray:
-    """Return a new float32 array in [0, 1]; never a view of the input."""
+def _to_unit_float(arr: np.ndarray, label: str, fix: str = _ARRAY_FIX) -> np.ndarray:
+    """Return a new float32 array in [0, 1]; never a view of the input.
+
+    `fix` says what to do with floats beyond [0, 1] (an array is divided; a
+    file is saved again).
+    """
     if not arr.dtype.isnative:  # e.g. big-endian '>u2' read from a file
         arr = arr.astype(arr.dtype.newbyteorder("="))
     kind = arr.dtype.kind
@@ -332,8 +329,8 @@ def _to_unit_float(arr: np.ndarray, label: str) -> np.ndarray:
         lo, hi = float(arr.min()), float(arr.max())
         if lo < -_FLOAT_TOLERANCE or hi > 1 + _FLOAT_TOLERANCE:
             raise ImageValueError(
-                f"{label} is a float image with values in [{lo:g}, {hi:g}]; float images "
-                "must lie in [0, 1]. Divide by the maximum (e.g. a / 255) or pass uint8."
+                f"{label} holds float values in [{lo:g}, {hi:g}]; float images must lie "
+                f"in [0, 1]. {fix}"
             )
         return np.clip(arr, 0.0, 1.0, dtype=np.float32, casting="unsafe")
     raise ImageShapeError(
