@@ -10,6 +10,7 @@ mask.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage as ndi
 from skimage.segmentation import expand_labels
 
@@ -253,11 +255,11 @@ def _score(registered, p: DiffParams, pipe):
         )
     # Photo metrics see B with A's exposure; the pixel metric sees B as it is,
     # as screenshot tools do. The overlays always show B as it is.
+    ignored = ignore_mask(p.ignore, reg.valid.shape, pipe.image_a.shape[:2])
     exposure = None
     if p.metric != "pixel":
         # Fitted where the user looks: an ignored area (half the picture
         # changed, say) must not set the exposure of the rest.
-        ignored = ignore_mask(p.ignore, reg.valid.shape, pipe.image_a.shape[:2])
         exposure = fit_exposure(a, reg.b, reg.valid & ~ignored if ignored.any() else reg.valid)
     # B with A's exposure is made strip by strip as it is read, never stored
     # whole; refinement makes the few crops it reads again.
@@ -279,6 +281,7 @@ def _score(registered, p: DiffParams, pipe):
         "support": support,
         "clean_cache": {},
         "valid": valid,
+        "ignored": ignored,  # the areas the user asked to ignore
     }
     if p.metric == "pixel" or _ignores_antialiasing(p):
         # Every changed pixel is tested (threshold 0) so that the threshold
@@ -318,10 +321,9 @@ def _reach(p: DiffParams) -> int:
     return p.win_size // 2 + int(np.ceil(2 * p.smoothing))
 
 
-def _noise(scored, p: DiffParams, pipe):
+def _noise(scored, p: DiffParams, _pipe):
     registered = scored["registered"]
-    reg = registered["registration"]
-    ignored = asked = ignore_mask(p.ignore, reg.valid.shape, pipe.image_a.shape[:2])
+    ignored = asked = scored["ignored"]
     if p.metric != "pixel" and ignored.any():
         # A change inside an ignored area reaches its neighbours through the
         # windows and smoothing: they are left out too, so it marks nothing.
@@ -669,10 +671,6 @@ def _label(source: Any, which: str) -> str:
 
 def _path_of(source: Any) -> Path | None:
     """The file an input was read from: a path, or a PIL image opened from a file."""
-    import os
-
-    from PIL import Image
-
     if isinstance(source, (str, os.PathLike)):
         return Path(source)
     if isinstance(source, Image.Image) and getattr(source, "filename", ""):
