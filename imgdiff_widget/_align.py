@@ -12,7 +12,7 @@ from skimage.color import rgb2gray
 from skimage.registration import phase_cross_correlation
 
 from ._errors import ImageDiffError, SizeMismatchError
-from ._parallel import map_strips
+from ._parallel import map_strips, map_tasks
 
 __all__ = [
     "ALIGN_METHODS",
@@ -34,7 +34,7 @@ _AUTO_SIZE_PIXELS = 8
 _REGISTRATION_SIDE = 1024
 # "auto" applies a shift only when it lowers the mismatch by this fraction.
 _AUTO_MIN_GAIN = 0.1
-# ...and only when it is at least this long (smaller shifts are interpolation noise)
+# ...and only when it is at least this long (smaller shifts are interpolation noise).
 _AUTO_MIN_SHIFT = 0.25
 # ... and at most this fraction of the shorter side: a camera moved between two
 # shots, not half the picture replaced (whose phase correlation can peak
@@ -57,7 +57,6 @@ _PATCH_RESIDUAL = 0.35
 # taper pulls every patch's shift towards zero, the less so with the
 # cross-power spectrum whitened, scikit-image's normalization="phase").
 _WARP_STEPS = 4
-_PATCH_NORMALIZATION = "phase"
 
 
 @dataclass(frozen=True)
@@ -344,13 +343,27 @@ def _shift_helps(shift, small, factor: int) -> bool:
     small_shift = (shift[0] / factor, shift[1] / factor)
     margin = int(np.ceil(max(abs(s) for s in small_shift))) + 1
     inner = (slice(margin, -margin or None), slice(margin, -margin or None))
-    before = np.mean(np.abs(ga[inner] - gb[inner]))
     moved_b = ndi.shift(gb, small_shift, order=1, mode="nearest")
     moved_a = ndi.shift(ga, (-small_shift[0], -small_shift[1]), order=1, mode="nearest")
-    cut = (1 - _AUTO_MIN_GAIN) * before
+    return _clearly_closer(small, inner, (moved_b, moved_a), (gb, ga))
+
+
+def _clearly_closer(small, inner, moved, before) -> bool:
+    """Whether B moved onto A, and A moved back onto B, both match clearly better than before.
+
+    `moved` and `before` are ``(B onto A, A onto B)`` pairs of the reduced
+    grey copies `small`; matched by the mean absolute difference inside
+    `inner`, better by :data:`_AUTO_MIN_GAIN` at least.
+    """
+    ga, gb = small
+    keep = 1 - _AUTO_MIN_GAIN
+
+    def mismatch(x, y):
+        return np.mean(np.abs(x[inner] - y[inner]))
+
     return bool(
-        np.mean(np.abs(ga[inner] - moved_b[inner])) < cut
-        and np.mean(np.abs(moved_a[inner] - gb[inner])) < cut
+        mismatch(ga, moved[0]) < keep * mismatch(ga, before[0])
+        and mismatch(moved[1], gb) < keep * mismatch(before[1], gb)
     )
 
 
@@ -382,6 +395,11 @@ def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] |
     centres = np.array([(r0 + (side - 1) / 2, c0 + (side - 1) / 2) for r0, c0 in starts])
     design = np.column_stack([centres - middle, np.ones(len(centres))])
     corners = np.array([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], float) - middle
+
+    def corner_move(turn_zoom):
+        # How far a turn and zoom about the middle moves the corners (full-size px).
+        return np.abs(corners @ turn_zoom.T).max() * factor
+
     linear, offset = np.eye(2), np.zeros(2)
     moved_b = gb
     for step in range(_WARP_STEPS):
@@ -392,7 +410,7 @@ def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] |
                     ga[r0 : r0 + side, c0 : c0 + side] * window,
                     moved_b[r0 : r0 + side, c0 : c0 + side] * window,
                     upsample_factor=_UPSAMPLE // 2,
-                    normalization=_PATCH_NORMALIZATION,
+                    normalization="phase",
                 )[0]
                 for r0, c0 in starts
             ]
@@ -405,11 +423,11 @@ def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] |
         step_map = np.eye(2) - turn_zoom
         offset = linear @ (turn_zoom @ middle - move) + offset
         linear = linear @ step_map
-        if step == 0 and np.abs(corners @ turn_zoom.T).max() * factor < _AUTO_MIN_WARP:
+        if step == 0 and corner_move(turn_zoom) < _AUTO_MIN_WARP:
             return None  # (the common case: a shift, or nothing)
-        if np.abs(corners @ (np.eye(2) - linear).T).max() * factor < _AUTO_MIN_WARP / 2:
+        if corner_move(np.eye(2) - linear) < _AUTO_MIN_WARP / 2:
             return None  # refined, the turn and zoom came to nothing (noise, a change)
-        if np.abs(corners @ turn_zoom.T).max() * factor < 0.05:
+        if corner_move(turn_zoom) < 0.05:
             break
         moved_b = ndi.affine_transform(gb, linear, offset, order=1, mode="nearest")
     turn_zoom = np.eye(2) - linear
@@ -417,7 +435,7 @@ def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] |
     too_far = np.abs(move).max() > _AUTO_MAX_SHIFT_FRACTION * min(h, w)
     if np.abs(turn_zoom).max() > _AUTO_MAX_WARP or too_far:
         return None
-    if np.abs(corners @ turn_zoom.T).max() * factor < _AUTO_MIN_WARP:
+    if corner_move(turn_zoom) < _AUTO_MIN_WARP:
         return None
     if not _warp_helps(ga, gb, linear, offset, np.array(shift, float) / factor):
         return None
@@ -451,20 +469,11 @@ def _warp_helps(ga, gb, linear, offset, small_shift) -> bool:
     warped_b = ndi.affine_transform(gb, linear, offset, order=1, mode="nearest")
     inverse = np.linalg.inv(linear)
     warped_a = ndi.affine_transform(ga, inverse, -inverse @ offset, order=1, mode="nearest")
-    keep = 1 - _AUTO_MIN_GAIN
-    forward = np.mean(np.abs(ga[inner] - warped_b[inner])) < keep * np.mean(
-        np.abs(ga[inner] - shifted_b[inner])
-    )
-    backward = np.mean(np.abs(warped_a[inner] - gb[inner])) < keep * np.mean(
-        np.abs(shifted_a[inner] - gb[inner])
-    )
-    return bool(forward and backward)
+    return _clearly_closer((ga, gb), inner, (warped_b, warped_a), (shifted_b, shifted_a))
 
 
 def _apply_affine(b: np.ndarray, valid: np.ndarray, linear: np.ndarray, offset: np.ndarray):
     """B resampled (bilinear) where A's pixel p reads B at ``linear @ p + offset`` (row, col)."""
-    from ._parallel import map_tasks
-
     channels = [b[..., c] for c in range(b.shape[2])]
     planes = [*channels, valid.astype(np.float32)]
 
