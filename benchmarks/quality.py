@@ -10,14 +10,17 @@ Pairs come from :func:`imgdiff_widget.synthetic.make_pair` on colour photos
 that scikit-image ships (no download): coffee, astronaut,
 immunohistochemistry, retina and the left half of the Hubble deep field for
 tuning; chelsea, rocket, motorcycle and the right half of the Hubble deep
-field held out. Four tracks add different
+field held out. Five tracks add different
 nuisances (what must not be marked):
 
 - clean: JPEG on both sides (qualities 65-95 each);
 - noisy: JPEG + exposure change of B (gain 0.93-1.07, offset -6..6 /255) +
   sensor noise on both sides (sigma 1-4 /255);
 - shifted: JPEG + B's view moved by 1-5 px + B a few px larger or smaller;
-- resampled: JPEG + B scaled by 0.80-0.95 and back, then re-encoded.
+- resampled: JPEG + B scaled by 0.80-0.95 and back, then re-encoded;
+- grainy: JPEG + grain on both sides: sensor noise of sigma 4-7 /255
+  spread over neighbouring pixels (blurred 0.7 px), as in a photo taken in
+  dim light.
 
 Each pair carries 5-7 edits; within a track every kind appears equally often
 (up to one). Split: "tune" uses even seeds and the first five photos,
@@ -82,7 +85,7 @@ PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
 FOUND_FRACTION = 0.30  # an edit is found when this share of its truth is marked
 TOUCH_RADIUS = 3  # px: a mark within this distance of an edit is not false
 METHODS = ("ours", "subtract", "ssim-otsu")
-TRACKS = ("clean", "noisy", "shifted", "resampled")
+TRACKS = ("clean", "noisy", "shifted", "resampled", "grainy")
 _EIGHT = np.ones((3, 3), bool)
 
 
@@ -161,6 +164,9 @@ def _nuisances(track: str, rng: np.random.Generator) -> dict:
         out["size_delta"] = tuple(int(rng.integers(-3, min(3, 8 - s) + 1)) for s in shift)
     elif track == "resampled":
         out["resample"] = round(float(rng.uniform(0.80, 0.95)), 3)
+    elif track == "grainy":
+        out["noise"] = round(float(rng.uniform(4, 7)), 2)
+        out["noise_blur"] = 0.7
     elif track != "clean":
         raise ValueError(f"unknown track {track!r}")
     return out

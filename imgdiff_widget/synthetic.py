@@ -279,7 +279,9 @@ def make_pair(
     seed : int
     nuisances : dict, optional
         Any of ``jpeg=(qa, qb)`` qualities, ``gain`` and ``offset`` (applied to
-        B, offset in 1/255), ``noise`` (sigma in 1/255, both sides), ``shift``
+        B, offset in 1/255), ``noise`` (sigma in 1/255, both sides; with
+        ``noise_blur``, a Gaussian sigma in pixels, it is grain spread over
+        neighbouring pixels, as demosaicing spreads a sensor's), ``shift``
         ``(rows, cols)`` (B's view is moved; A and B are crops of the scene),
         ``size_delta`` ``(rows, cols)`` (B is that much larger or smaller),
         ``resample`` (B is scaled by this factor and back).
@@ -340,8 +342,9 @@ def make_pair(
         b = b * float(nuisances.get("gain", 1.0)) + float(nuisances.get("offset", 0.0)) / 255
     if "noise" in nuisances:
         sigma = float(nuisances["noise"]) / 255
-        a = a + rng.normal(0, sigma, a.shape).astype(np.float32)
-        b = b + rng.normal(0, sigma, b.shape).astype(np.float32)
+        blur = float(nuisances.get("noise_blur", 0.0))
+        a = a + _sensor_noise(rng, a.shape, sigma, blur)
+        b = b + _sensor_noise(rng, b.shape, sigma, blur)
     a8, b8 = _to_uint8(a), _to_uint8(b)
     if "jpeg" in nuisances:
         qa, qb = nuisances["jpeg"]
@@ -349,6 +352,17 @@ def make_pair(
         nuisances["jpeg_files"] = files  # the encoded bytes, to store as they are
         a8, b8 = decode(files[0]), decode(files[1])
     return Pair(a8, b8, truth, kinds_kept, info=nuisances)
+
+
+def _sensor_noise(
+    rng: np.random.Generator, shape: tuple[int, ...], sigma: float, blur: float
+) -> np.ndarray:
+    """Gaussian noise of deviation `sigma`, blurred by `blur` px, then scaled back to `sigma`."""
+    noise = rng.normal(0, sigma, shape).astype(np.float32)
+    if blur > 0:
+        noise = ndi.gaussian_filter(noise, (blur, blur, 0))
+        noise *= np.float32(sigma / noise.std())
+    return noise
 
 
 def demo_pair() -> Pair:

@@ -9,6 +9,7 @@ from skimage.color import rgb2gray
 from imgdiff_widget import compare
 from imgdiff_widget._metrics import (
     METRICS,
+    _difference_noise,
     components_for,
     difference_components,
     fit_exposure,
@@ -257,3 +258,32 @@ def test_reduced_scale_marks_the_same_edits_and_nothing_else(monkeypatch):
         return count - np.unique(labels[near & mask]).size
 
     assert false_regions(masks["reduced"]) <= false_regions(masks["full"])
+
+
+def _noise_pair(shape=(400, 480), sigma=0.02, seed=0):
+    rng = np.random.default_rng(seed)
+    scene = rng.random(shape, dtype=np.float32)  # the same content on both sides
+    return (
+        scene + rng.normal(0, sigma, shape).astype(np.float32),
+        scene + rng.normal(0, sigma, shape).astype(np.float32),
+    )
+
+
+def test_difference_noise_measures_the_noise_the_images_differ_by():
+    a, b = _noise_pair(sigma=0.02)
+    assert _difference_noise(a, a.copy()) == 0.0
+    # A - B has variance 2 sigma**2; the lower quartile of 64-pixel estimates is a little under.
+    assert 0.75 * 2 * 0.02**2 < _difference_noise(a, b) < 2 * 0.02**2
+    assert _difference_noise(*_noise_pair(sigma=0.04)) > 3.5 * _difference_noise(a, b)
+    assert _difference_noise(a[:7], b[:7]) == 0.0  # no whole 8 x 8 block
+
+
+def test_difference_noise_ignores_tints_and_a_change_of_most_blocks():
+    a, b = _noise_pair(sigma=0.02)
+    noise = _difference_noise(a, b)
+    tinted = b.copy()
+    tinted[:, :240] += 0.2  # a block's mean moves, not its variance
+    assert _difference_noise(a, tinted) == pytest.approx(noise, rel=1e-3)
+    changed = b.copy()
+    changed[:, :280] = np.random.default_rng(9).random((400, 280))  # 58 % of the picture
+    assert _difference_noise(a, changed) < 1.3 * noise
