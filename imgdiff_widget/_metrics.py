@@ -23,7 +23,8 @@ Each metric is one or more *components*, each a float32 map in [0, 1]:
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import lru_cache, partial
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -90,6 +91,17 @@ _EXPOSURE_MAX_CLIPPED = 1 / 8
 # this many blocks to be a point of the fit.
 _EXPOSURE_BINS = 24
 _EXPOSURE_BIN_BLOCKS = 3
+# A tone curve (B's values raised to a power before the gain and offset: a
+# gamma change, or another camera's or app's tone mapping) is fitted when the
+# line misses the bin medians by more than this (median, in 0..1 units) and
+# the curve fits them at least twice as well. Lines found on JPEG, noise,
+# shifts and resampling miss them by 0.1-1.2/255 (quality benchmark); gamma
+# 1.25-1.5 on four photos under JPEG left 1.3-3.9/255.
+_TONE_MIN_MISS = 1 / 255
+_TONE_GAIN = 0.5
+_TONE_POWERS = np.exp(np.linspace(np.log(0.5), np.log(2.0), 41))
+# The curve is applied through a table of this many steps on [0, 1].
+_TONE_STEPS = 16384
 # The colour difference is computed on a copy reduced by one more factor per
 # this much smoothing sigma (a Gaussian of sigma 3 leaves nothing finer than
 # ~6 px for a 2x reduction to lose).
@@ -112,7 +124,7 @@ def components_for(metric: str) -> tuple[str, ...]:
 
 
 def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Return B with a global per-channel gain and offset fitted to A.
+    """Return B with a global per-channel exposure (gain, offset, tone curve) fitted to A.
 
     The line is fitted to A against B on the means of 8 x 8 blocks: JPEG
     keeps each block's mean (its DC coefficient) almost exactly while it
@@ -122,8 +134,11 @@ def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarra
     however many blocks it has (a dark sky with a few stars would otherwise
     fix the gain on the sky's noise alone); the line through those points is
     Siegel's repeated medians (:func:`scipy.stats.siegelslopes`), which real
-    differences filling up to half the points cannot pull. A global exposure
-    or white-balance change therefore vanishes while local changes stay.
+    differences filling up to half the points cannot pull. When a line
+    misses the points (a gamma change, another camera's tone mapping), B's
+    values are raised to the power that fits them best before the gain and
+    offset (:func:`_fit_tone`). A global exposure, white-balance or tone
+    change therefore vanishes while local changes stay.
     Where B is clipped (white or black), its true value is unknown beyond the
     clip, so the matched value is moved towards A as far as the clip allows:
     a highlight that saturated in the brighter shot is not a difference.
@@ -153,10 +168,16 @@ def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarra
     return out
 
 
-def fit_exposure(
-    a: np.ndarray, b: np.ndarray, valid: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """The per-channel (gains, offsets) :func:`match_exposure` applies; None: B as it is."""
+class Exposure(NamedTuple):
+    """Per-channel ``gains * B**powers + offsets``, as :func:`fit_exposure` finds it."""
+
+    gains: np.ndarray
+    offsets: np.ndarray
+    powers: np.ndarray
+
+
+def fit_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Exposure | None:
+    """The per-channel exposure :func:`match_exposure` applies to B; None: B as it is."""
     f = _EXPOSURE_BLOCK
     n_rows, n_cols = a.shape[0] // f, a.shape[1] // f
     if n_rows == 0 or n_cols == 0:
@@ -184,14 +205,15 @@ def fit_exposure(
         usable &= (block_means(valid[pixel_rows, :width, None])[..., 0] == 1)[..., None]
     gains = np.ones(3, np.float32)
     offsets = np.zeros(3, np.float32)
+    powers = np.ones(3, np.float32)
     for channel in range(3):
         keep = usable[..., channel]
         if keep.any():
-            gains[channel], offsets[channel] = _fit_binned_line(
+            gains[channel], offsets[channel], powers[channel] = _fit_tone(
                 mean_b[..., channel][keep].astype(np.float64),
                 mean_a[..., channel][keep].astype(np.float64),
             )
-    return gains, offsets
+    return Exposure(gains, offsets, powers)
 
 
 def _float32_block_means(blocks: np.ndarray) -> np.ndarray:
@@ -214,7 +236,7 @@ def _float32_block_means(blocks: np.ndarray) -> np.ndarray:
 def apply_exposure(
     a: np.ndarray,
     b: np.ndarray,
-    exposure: tuple[np.ndarray, np.ndarray] | None,
+    exposure: Exposure | None,
     *,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -227,11 +249,19 @@ def apply_exposure(
             return b.copy()
         out[...] = b
         return out
-    gains, offsets = exposure
+    gains, offsets, powers = exposure
     if out is None:
         out = np.empty(b.shape, np.float32)
     flat_b, flat_out = _rows_of_values(b), _rows_of_values(out)
-    if flat_b is not None and flat_out is not None:
+    if np.any(powers != 1):
+        # A tone curve: each channel through its table (B lies in [0, 1]).
+        index = np.empty(b.shape[:-1], np.intp)
+        for channel, curve in enumerate(zip(gains, offsets, powers, strict=True)):
+            values = out[..., channel]
+            np.multiply(b[..., channel], _TONE_STEPS - 1, out=values)
+            index[...] = np.rint(values, out=values)
+            np.take(_tone_table(*map(float, curve)), index, out=values, mode="clip")
+    elif flat_b is not None and flat_out is not None:
         # Whole rows of values against a row of repeated gains: numpy's inner
         # loop runs over the row, not over 3 channels (5x faster, same values).
         width = b.shape[-2]
@@ -261,8 +291,16 @@ def _rows_of_values(image: np.ndarray) -> np.ndarray | None:
     return image.reshape(*image.shape[:-2], image.shape[-2] * image.shape[-1])
 
 
-def _fit_binned_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Repeated-medians line y = gain * x + offset through the medians of bins of x.
+def _fit_tone(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """``(gain, offset, power)`` of the curve y = gain * x**power + offset through bins of x.
+
+    x is binned by value; each bin with enough blocks gives one point, the
+    medians of its x and y. Through those points: Siegel's repeated-medians
+    line (:func:`scipy.stats.siegelslopes`), which points filling up to half
+    cannot pull; and, when that line misses them (median miss above
+    :data:`_TONE_MIN_MISS`), the same fit on x raised to each power in
+    :data:`_TONE_POWERS`, kept when its median miss is at most
+    :data:`_TONE_GAIN` of the line's.
 
     Gain 1 (the offset alone) when x spans less than 4/255 or fills fewer
     than three bins, or when the gain found is beyond [0.5, 2]: that is not an
@@ -278,12 +316,31 @@ def _fit_binned_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
             # scipy.stats takes 0.4 s to import: only when a fit is made.
             from scipy.stats import siegelslopes
 
-            gain, offset = siegelslopes(
-                [np.median(y[m]) for m in full], [np.median(x[m]) for m in full]
-            )
+            xs = np.array([np.median(x[m]) for m in full])
+            ys = np.array([np.median(y[m]) for m in full])
+            gain, offset = siegelslopes(ys, xs)
             if 0.5 <= gain <= 2.0:
-                return float(gain), float(offset)
-    return 1.0, float(np.median(y - x))
+                best = (float(gain), float(offset), 1.0)
+                line_miss = np.median(np.abs(ys - (gain * xs + offset)))
+                if line_miss > _TONE_MIN_MISS:
+                    best_miss = _TONE_GAIN * line_miss
+                    for power in _TONE_POWERS:
+                        curved = xs**power
+                        gain, offset = siegelslopes(ys, curved)
+                        miss = np.median(np.abs(ys - (gain * curved + offset)))
+                        if 0.5 <= gain <= 2.0 and miss <= best_miss:
+                            best, best_miss = (float(gain), float(offset), float(power)), miss
+                return best
+    return 1.0, float(np.median(y - x)), 1.0
+
+
+@lru_cache(maxsize=16)
+def _tone_table(gain: float, offset: float, power: float) -> np.ndarray:
+    """``gain * v**power + offset`` at :data:`_TONE_STEPS` steps of v on [0, 1] (read-only)."""
+    values = np.linspace(0.0, 1.0, _TONE_STEPS) ** power * gain + offset
+    table = values.astype(np.float32)
+    table.flags.writeable = False
+    return table
 
 
 def difference_components(

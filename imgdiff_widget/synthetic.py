@@ -278,8 +278,9 @@ def make_pair(
         one is found in 50 tries (else the last spot tried, which may overlap).
     seed : int
     nuisances : dict, optional
-        Any of ``jpeg=(qa, qb)`` qualities, ``gain`` and ``offset`` (applied to
-        B, offset in 1/255), ``noise`` (sigma in 1/255, both sides; with
+        Any of ``jpeg=(qa, qb)`` qualities, ``gamma`` (B's values raised to
+        it), ``gain`` and ``offset`` (applied to B after the gamma, offset in
+        1/255), ``noise`` (sigma in 1/255, both sides; with
         ``noise_blur``, a Gaussian sigma in pixels, it is grain spread over
         neighbouring pixels, as demosaicing spreads a sensor's), ``shift``
         ``(rows, cols)`` (B's view is moved; A and B are crops of the scene),
@@ -338,6 +339,8 @@ def make_pair(
             anti_aliasing=True,
         )
         b = resize(small, b.shape[:2], order=3).astype(np.float32)
+    if "gamma" in nuisances:
+        b = np.clip(b, 0.0, 1.0) ** float(nuisances["gamma"])
     if "gain" in nuisances or "offset" in nuisances:
         b = b * float(nuisances.get("gain", 1.0)) + float(nuisances.get("offset", 0.0)) / 255
     if "noise" in nuisances:

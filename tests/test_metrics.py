@@ -178,7 +178,8 @@ def test_exposure_fit_is_not_fooled_by_jpeg_on_a_star_field(gain, offset):
     noise = np.random.default_rng(3).normal(0, 2 / 255, scene.shape).astype(np.float32)
     a = _jpeg(scene, 92)
     b = _jpeg(np.clip(scene * gain + offset + noise, 0, 1), 70)
-    gains, offsets = fit_exposure(a, b, np.ones(a.shape[:2], bool))
+    gains, offsets, powers = fit_exposure(a, b, np.ones(a.shape[:2], bool))
+    np.testing.assert_array_equal(powers, 1)  # a line: no tone curve
     # The true line maps B back onto A: a = (b - offset) / gain.
     for value in (0.03, *np.percentile(b.reshape(-1, 3), 99.5, axis=0)):
         error = np.abs(gains * value + offsets - (value - offset) / gain)
@@ -189,7 +190,8 @@ def test_exposure_fit_ignores_a_large_bright_addition(make_texture):
     a = _float(make_texture((160, 160), 2)) * np.float32(0.6) + np.float32(0.1)
     b = a * np.float32(1.05) - np.float32(0.02)
     b[20:70, 20:70] = 0.95  # a real difference on 10 % of the image, all in the bright bins
-    gains, offsets = fit_exposure(a, b, np.ones(a.shape[:2], bool))
+    gains, offsets, powers = fit_exposure(a, b, np.ones(a.shape[:2], bool))
+    np.testing.assert_array_equal(powers, 1)  # a line: no tone curve
     np.testing.assert_allclose(gains, 1 / 1.05, atol=0.02)
     np.testing.assert_allclose(offsets, 0.02 / 1.05, atol=3 / 255)
 
@@ -287,3 +289,19 @@ def test_difference_noise_ignores_tints_and_a_change_of_most_blocks():
     changed = b.copy()
     changed[:, :280] = np.random.default_rng(9).random((400, 280))  # 58 % of the picture
     assert _difference_noise(a, changed) < 1.3 * noise
+
+
+@pytest.mark.parametrize("gamma", [0.8, 1.25, 1.5])
+def test_exposure_fit_finds_a_tone_curve(coffee_small, gamma):
+    a = _float(coffee_small)
+    b = a**gamma * np.float32(1.03)
+    valid = np.ones(a.shape[:2], bool)
+    np.testing.assert_allclose(fit_exposure(a, b, valid).powers, 1 / gamma, rtol=0.08)
+    # (The best line misses A by 2.7-4.4/255 at the median here.)
+    assert np.median(np.abs(match_exposure(a, b, valid) - a)) < 2 / 255
+
+
+def test_exposure_fit_keeps_a_line_for_a_plain_gain(coffee_small):
+    a = _float(coffee_small)
+    exposure = fit_exposure(a, a * np.float32(0.9) + np.float32(0.02), np.ones(a.shape[:2], bool))
+    np.testing.assert_array_equal(exposure.powers, 1)

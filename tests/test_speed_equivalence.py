@@ -504,14 +504,15 @@ def test_the_score_of_a_fully_compared_pair_is_the_mean_over_the_compared_pixels
 )
 def test_apply_exposure_fast_path_is_the_plain_broadcast(crop):
     """Whole rows against tiled gains give the per-channel broadcast's values, on any crop."""
-    from imgdiff_widget._metrics import _CLIP_HIGH, _CLIP_LOW, apply_exposure
+    from imgdiff_widget._metrics import _CLIP_HIGH, _CLIP_LOW, Exposure, apply_exposure
 
     rng = np.random.default_rng(1)
     a = rng.random((50, 61, 3), dtype=np.float32)
     b = rng.random((50, 61, 3), dtype=np.float32) * np.float32(1.1) - np.float32(0.05)
-    exposure = (
+    exposure = Exposure(
         np.array([1.03, 0.97, 1.1], np.float32),
         np.array([0.01, -0.02, 0.003], np.float32),
+        np.ones(3, np.float32),
     )
     a, b = a[crop], b[crop]
     expected = np.empty(b.shape, np.float32)
