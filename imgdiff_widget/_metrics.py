@@ -92,13 +92,15 @@ _EXPOSURE_MAX_CLIPPED = 1 / 8
 _EXPOSURE_BINS = 24
 _EXPOSURE_BIN_BLOCKS = 3
 # A tone curve (B's values raised to a power before the gain and offset: a
-# gamma change, or another camera's or app's tone mapping) is fitted when the
-# line misses the bin medians by more than this (median, in 0..1 units) and
-# the curve fits them at least twice as well. Lines found on JPEG, noise,
-# shifts and resampling miss them by 0.1-1.2/255 (quality benchmark); gamma
-# 1.25-1.5 on four photos under JPEG left 1.3-3.9/255.
-_TONE_MIN_MISS = 1 / 255
-_TONE_GAIN = 0.5
+# gamma change, or another camera's or app's tone mapping), one power for
+# all three channels, is fitted when the lines leave more than a quarter of
+# the bin medians off by over _TONE_FIT, and the best power puts at least
+# three quarters of them within it, 1.5x as many as the lines did. A real
+# change, even a large one, moves the bins of its own brightness only: the
+# lines fit the rest, and no power fits both.
+_TONE_FIT = 1.5 / 255
+_TONE_MIN_FITTED = 0.75
+_TONE_MIN_GAIN = 1.5
 _TONE_POWERS = np.exp(np.linspace(np.log(0.5), np.log(2.0), 41))
 # The curve is applied through a table of this many steps on [0, 1].
 _TONE_STEPS = 16384
@@ -137,7 +139,7 @@ def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarra
     differences filling up to half the points cannot pull. When a line
     misses the points (a gamma change, another camera's tone mapping), B's
     values are raised to the power that fits them best before the gain and
-    offset (:func:`_fit_tone`). A global exposure, white-balance or tone
+    offset (:func:`_fit_channels`). A global exposure, white-balance or tone
     change therefore vanishes while local changes stay.
     Where B is clipped (white or black), its true value is unknown beyond the
     clip, so the matched value is moved towards A as far as the clip allows:
@@ -203,17 +205,15 @@ def fit_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Exposure | 
     usable = block_means(clipped) <= _EXPOSURE_MAX_CLIPPED
     if not valid.all():
         usable &= (block_means(valid[pixel_rows, :width, None])[..., 0] == 1)[..., None]
-    gains = np.ones(3, np.float32)
-    offsets = np.zeros(3, np.float32)
-    powers = np.ones(3, np.float32)
-    for channel in range(3):
-        keep = usable[..., channel]
-        if keep.any():
-            gains[channel], offsets[channel], powers[channel] = _fit_tone(
-                mean_b[..., channel][keep].astype(np.float64),
-                mean_a[..., channel][keep].astype(np.float64),
+    return _fit_channels(
+        [
+            (
+                mean_b[..., c][usable[..., c]].astype(np.float64),
+                mean_a[..., c][usable[..., c]].astype(np.float64),
             )
-    return Exposure(gains, offsets, powers)
+            for c in range(3)
+        ]
+    )
 
 
 def _float32_block_means(blocks: np.ndarray) -> np.ndarray:
@@ -254,13 +254,18 @@ def apply_exposure(
         out = np.empty(b.shape, np.float32)
     flat_b, flat_out = _rows_of_values(b), _rows_of_values(out)
     if np.any(powers != 1):
-        # A tone curve: each channel through its table (B lies in [0, 1]).
+        # A tone curve: through a table (B lies in [0, 1]), channel by channel.
         index = np.empty(b.shape[:-1], np.intp)
-        for channel, curve in enumerate(zip(gains, offsets, powers, strict=True)):
+        for channel, (gain, offset, power) in enumerate(zip(gains, offsets, powers, strict=True)):
             values = out[..., channel]
+            if power == 1:  # a channel with no line of its own (too few levels)
+                np.multiply(b[..., channel], gain, out=values)
+                values += offset
+                continue
             np.multiply(b[..., channel], _TONE_STEPS - 1, out=values)
             index[...] = np.rint(values, out=values)
-            np.take(_tone_table(*map(float, curve)), index, out=values, mode="clip")
+            table = _tone_table(float(gain), float(offset), float(power))
+            np.take(table, index, out=values, mode="clip")
     elif flat_b is not None and flat_out is not None:
         # Whole rows of values against a row of repeated gains: numpy's inner
         # loop runs over the row, not over 3 channels (5x faster, same values).
@@ -291,47 +296,81 @@ def _rows_of_values(image: np.ndarray) -> np.ndarray | None:
     return image.reshape(*image.shape[:-2], image.shape[-2] * image.shape[-1])
 
 
-def _fit_tone(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """``(gain, offset, power)`` of the curve y = gain * x**power + offset through bins of x.
+def _fit_channels(samples: list[tuple[np.ndarray, np.ndarray]]) -> Exposure:
+    """Each channel's ``y = gain * x**power + offset`` through bins of its (x, y) block means.
 
-    x is binned by value; each bin with enough blocks gives one point, the
-    medians of its x and y. Through those points: Siegel's repeated-medians
+    x (B's block means) is binned by value; each bin with enough blocks
+    gives one point, the medians of its x and y, so that every brightness
+    has one say. Through each channel's points: Siegel's repeated-medians
     line (:func:`scipy.stats.siegelslopes`), which points filling up to half
-    cannot pull; and, when that line misses them (median miss above
-    :data:`_TONE_MIN_MISS`), the same fit on x raised to each power in
-    :data:`_TONE_POWERS`, kept when its median miss is at most
-    :data:`_TONE_GAIN` of the line's.
+    cannot pull. Then one power for all channels, when it fits the points
+    where the lines do not (see :data:`_TONE_FIT`).
 
-    Gain 1 (the offset alone) when x spans less than 4/255 or fills fewer
-    than three bins, or when the gain found is beyond [0.5, 2]: that is not an
-    exposure change but a different picture.
+    A channel gets gain 1 (its offset alone) when x spans less than 4/255,
+    fills fewer than three bins, or its gain is beyond [0.5, 2]: that is not
+    an exposure change but a different picture.
     """
-    low, span = x.min(), np.ptp(x)
-    if span > 4 / 255:
-        bins = np.minimum(((x - low) / span * _EXPOSURE_BINS).astype(int), _EXPOSURE_BINS - 1)
-        counts = np.bincount(bins, minlength=_EXPOSURE_BINS)
-        members = np.split(np.argsort(bins, kind="stable"), np.cumsum(counts)[:-1])
-        full = [m for m, n in zip(members, counts, strict=True) if n >= _EXPOSURE_BIN_BLOCKS]
-        if len(full) >= 3:
-            # scipy.stats takes 0.4 s to import: only when a fit is made.
-            from scipy.stats import siegelslopes
+    gains = np.ones(3, np.float32)
+    offsets = np.zeros(3, np.float32)
+    fitted = []  # (channel, points x, points y) of the channels with a line
+    for channel, (x, y) in enumerate(samples):
+        if x.size == 0:
+            continue
+        points = _bin_points(x, y)
+        line = _siegel_line(*points) if points is not None else None
+        if line is None:
+            offsets[channel] = np.median(y - x)
+            continue
+        gains[channel], offsets[channel] = line
+        fitted.append((channel, *points))
+    powers = np.ones(3, np.float32)
+    total = sum(xs.size for _, xs, _ in fitted)
+    lines_fit = sum(_count_fitted(xs, ys, (gains[c], offsets[c])) for c, xs, ys in fitted)
+    if fitted and lines_fit < _TONE_MIN_FITTED * total:
+        best = (max(_TONE_MIN_FITTED * total, _TONE_MIN_GAIN * lines_fit), None)
+        for power in _TONE_POWERS:
+            curves = [_siegel_line(xs**power, ys) for _, xs, ys in fitted]
+            if any(curve is None for curve in curves):
+                continue
+            count = sum(
+                _count_fitted(xs**power, ys, curve)
+                for (_, xs, ys), curve in zip(fitted, curves, strict=True)
+            )
+            if count >= best[0]:
+                best = (count, (power, curves))
+        if best[1] is not None:
+            power, curves = best[1]
+            for (channel, _, _), (gain, offset) in zip(fitted, curves, strict=True):
+                gains[channel], offsets[channel], powers[channel] = gain, offset, power
+    return Exposure(gains, offsets, powers)
 
-            xs = np.array([np.median(x[m]) for m in full])
-            ys = np.array([np.median(y[m]) for m in full])
-            gain, offset = siegelslopes(ys, xs)
-            if 0.5 <= gain <= 2.0:
-                best = (float(gain), float(offset), 1.0)
-                line_miss = np.median(np.abs(ys - (gain * xs + offset)))
-                if line_miss > _TONE_MIN_MISS:
-                    best_miss = _TONE_GAIN * line_miss
-                    for power in _TONE_POWERS:
-                        curved = xs**power
-                        gain, offset = siegelslopes(ys, curved)
-                        miss = np.median(np.abs(ys - (gain * curved + offset)))
-                        if 0.5 <= gain <= 2.0 and miss <= best_miss:
-                            best, best_miss = (float(gain), float(offset), float(power)), miss
-                return best
-    return 1.0, float(np.median(y - x)), 1.0
+
+def _bin_points(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The medians of x and y in each bin of x holding enough blocks (None: too few bins)."""
+    low, span = x.min(), np.ptp(x)
+    if span <= 4 / 255:
+        return None
+    bins = np.minimum(((x - low) / span * _EXPOSURE_BINS).astype(int), _EXPOSURE_BINS - 1)
+    counts = np.bincount(bins, minlength=_EXPOSURE_BINS)
+    members = np.split(np.argsort(bins, kind="stable"), np.cumsum(counts)[:-1])
+    full = [m for m, n in zip(members, counts, strict=True) if n >= _EXPOSURE_BIN_BLOCKS]
+    if len(full) < 3:
+        return None
+    return np.array([np.median(x[m]) for m in full]), np.array([np.median(y[m]) for m in full])
+
+
+def _siegel_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """Siegel's repeated-medians ``(gain, offset)`` of y on x; None beyond gain [0.5, 2]."""
+    # scipy.stats takes 0.4 s to import: only when a fit is made.
+    from scipy.stats import siegelslopes
+
+    gain, offset = siegelslopes(y, x)
+    return (float(gain), float(offset)) if 0.5 <= gain <= 2.0 else None
+
+
+def _count_fitted(x: np.ndarray, y: np.ndarray, line: tuple[float, float]) -> int:
+    """How many points lie within :data:`_TONE_FIT` of the line."""
+    return int(np.count_nonzero(np.abs(y - (line[0] * x + line[1])) <= _TONE_FIT))
 
 
 @lru_cache(maxsize=16)

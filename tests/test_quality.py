@@ -184,3 +184,38 @@ def test_a_tone_change_is_not_marked(photos, kinds):
 def test_a_tone_change_on_a_dark_photo_is_not_marked():
     pair = make_pair(data.astronaut(), (), seed=1, nuisances={"jpeg": (90, 90), "gamma": 1.25})
     assert compare(pair.a, pair.b).regions == []
+
+
+@pytest.mark.parametrize(
+    ("photo", "change", "share"),
+    [
+        ("chelsea", lambda x: x * 0.8, 0.35),
+        ("chelsea", lambda x: np.clip(x * 1.3, 0, 1), 0.35),
+        ("rocket", lambda x: x[:, [1, 2, 0]], 0.45),
+    ],
+)
+def test_a_large_real_change_is_not_taken_for_a_tone_change(photo, change, share):
+    # An object of a third of the picture, darker, brighter or recoloured: it
+    # moves the bins of its own brightness only. A tone curve bent through
+    # them once left 5 % of the object marked, or marked 10 false regions.
+    import io
+
+    from PIL import Image
+
+    def jpeg(image):
+        buffer = io.BytesIO()
+        Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).save(
+            buffer, "JPEG", quality=90
+        )
+        return np.asarray(Image.open(buffer))
+
+    a = getattr(data, photo)().astype(np.float32) / 255
+    h, w = a.shape[:2]
+    radius = np.sqrt(share * h * w / np.pi / 1.2)
+    rows, cols = np.ogrid[:h, :w]
+    inside = ((rows - h / 2) / radius) ** 2 + ((cols - w / 2) / (1.2 * radius)) ** 2 <= 1
+    b = a.copy()
+    b[inside] = change(b[inside])
+    result = compare(jpeg(a), jpeg(b))
+    assert result.mask[inside].mean() > 0.9
+    assert len(result.regions) == 1  # the object, and nothing else
