@@ -58,23 +58,24 @@ _NO_LUMINANCE_K1 = 1e4
 # The luminance is smoothed less than colour: structure lives in edges.
 _STRUCTURE_SMOOTHING = 1 / 3
 # SSIM's contrast-structure constant C2 = (K2 * data range)**2 follows the
-# noise the two images differ by: 60 times the lower quartile of the
-# variance of A - B over 8 x 8 blocks, kept between scikit-image's K2 = 0.03
-# and K2 = 0.08. In a flat window the structure score is about the window's
-# noise variance over C2, so grain that only chance lifts in a few windows
-# (blurred sensor noise under JPEG, or sigma 6/255) then stays under the
-# structure floor, 0.12 (K2 0.039-0.051 there, against 41 false regions on
-# astronaut at 0.03). JPEG and a quiet sensor (the quartile is 0.1-20e-6 on
-# the quality benchmark's pairs) keep K2 0.03, or 0.035 at most. The
-# quartile, not the median, so that a change or a misalignment covering most
-# of the picture is not taken for noise; the upper bound keeps such a pair
-# full of differences even then.
+# noise the two images differ by (:func:`_difference_noise`, on the smoothed
+# luminance the term compares): 60 times that variance, kept between
+# scikit-image's K2 = 0.03 and K2 = 0.08. In a flat window the structure
+# score is about the window's noise variance over C2, so grain that only
+# chance lifts in a few windows (the quality benchmark's grainy track: sensor
+# noise of sigma 4-7/255 blurred 0.7 px, under JPEG; K2 0.048-0.08 there, 4
+# of 24 pairs at the bound) stays under the structure floor, 0.12: false
+# regions per pair went from 16.9 / 14.8 to 2.8 / 2.9. JPEG, a quiet sensor,
+# shifts and resampling (the other tracks) keep K2 0.03, or 0.035 at most.
 _STRUCTURE_K2 = 0.03
 _STRUCTURE_MAX_K2 = 0.08
 _STRUCTURE_NOISE_C2 = 60.0
 _NOISE_BLOCK = 8
 _NOISE_BLOCKS = 5_000
 _NOISE_QUANTILE = 25
+_NOISE_DECILES = 2.5
+_NOISE_SAME_SCENE = 0.5
+_NOISE_MIN_BLOCKS = 16
 # Channel values at or beyond these count as clipped (black 2/255, white
 # 245/255): JPEG's ringing leaves a clipped highlight at 245-254, not at 255,
 # and a new exposure applied to those pixels would mark them. (Not so for
@@ -390,6 +391,7 @@ def difference_components(
     win_size: int = 7,
     smoothing: float = 3.0,
     transform=None,
+    noise_where: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Compute the named difference components of two registered images.
 
@@ -411,6 +413,9 @@ def difference_components(
         ``transform(a_rows, b_rows)`` -> the B to compare on those rows (e.g.
         :func:`apply_exposure`): applied strip by strip as B is read, so that
         the adjusted B is never stored whole.
+    noise_where : ndarray of bool, shape (H, W), optional
+        The pixels whose noise sets the structure term's constant (e.g. the
+        overlap, without the areas the user ignores); all when None.
 
     Returns
     -------
@@ -422,7 +427,9 @@ def difference_components(
     if scale > 1 and ("structure" in names or "color" in names):
         # Both photo components read one reduced copy of each image (B with
         # A's exposure, made strip by strip), then each is interpolated back.
-        reduced = _reduced_components(a, b, names, win_size, smoothing, transform, scale)
+        reduced = _reduced_components(
+            a, b, names, win_size, smoothing, transform, scale, noise_where
+        )
         if "absdiff" not in names:
             return reduced
         out.update(reduced)
@@ -447,7 +454,9 @@ def difference_components(
             # The colour difference's serial steps run beside the structure's.
             color = pool.submit(color_difference, a, b, smoothing, transform)
         if "structure" in names:
-            out["structure"] = _structure(a, b, win_size, smoothing, transform)
+            out["structure"] = _structure(
+                a, b, win_size, smoothing, transform, noise_where=noise_where
+            )
         if "color" in names:
             out["color"] = (
                 color.result() if color else color_difference(a, b, smoothing, transform)
@@ -476,7 +485,7 @@ def _analysis_scale(shape: tuple[int, int]) -> int:
     return _REDUCED_SCALE if shape[0] * shape[1] >= _REDUCED_SCALE_PIXELS else 1
 
 
-def _reduced_components(a, b, names, win_size, smoothing, transform, scale):
+def _reduced_components(a, b, names, win_size, smoothing, transform, scale, noise_where=None):
     """Structure and colour computed on `scale`-times reduced copies, interpolated back.
 
     Each block of scale x scale pixels is averaged; that box filter's
@@ -499,8 +508,18 @@ def _reduced_components(a, b, names, win_size, smoothing, transform, scale):
             color = pool.submit(job) if "structure" in names and cpu_count() > 1 else None
         if "structure" in names:
             pre = np.sqrt(max((smoothing * _STRUCTURE_SMOOTHING) ** 2 - box, 0.0)) / scale
+            if noise_where is not None:
+                # The reduced pixels made of compared pixels alone.
+                noise_where = _block_mean(noise_where[..., None].astype(np.float32), scale)
+                noise_where = noise_where[..., 0] == 1
             found = _structure(
-                small_a, small_b, win_size, smoothing, pre=pre, sigma_scale=1 / scale
+                small_a,
+                small_b,
+                win_size,
+                smoothing,
+                pre=pre,
+                sigma_scale=1 / scale,
+                noise_where=noise_where,
             )
             out["structure"] = _upsample(found, scale, shape)
         if "color" in names:
@@ -518,11 +537,14 @@ def _structure(
     *,
     pre: float | None = None,
     sigma_scale: float = 1.0,
+    noise_where: np.ndarray | None = None,
 ) -> np.ndarray:
     """1 - SSIM's contrast-structure term on the lightly smoothed luminance.
 
     `pre` (the pre-smoothing sigma, default ``smoothing / 3``) and
     `sigma_scale` (on the window's sigma) serve the reduced analysis scale.
+    The constant C2 follows the noise of the pixels in `noise_where` (all
+    when None; see :data:`_STRUCTURE_NOISE_C2`).
     """
     win = _fit_window(win_size, a.shape[:2])
     sigma = win / 4.67 * sigma_scale
@@ -531,7 +553,7 @@ def _structure(
     gray_a = _smooth(_gray(a), pre, copy=False)
     gray_b = _smooth(_gray(b, a, transform), pre, copy=False)
     c2 = np.clip(
-        _STRUCTURE_NOISE_C2 * _difference_noise(gray_a, gray_b),
+        _STRUCTURE_NOISE_C2 * _difference_noise(gray_a, gray_b, noise_where),
         _STRUCTURE_K2**2,
         _STRUCTURE_MAX_K2**2,
     )
@@ -549,13 +571,24 @@ def _structure(
     return np.clip(1.0 - ssim, 0.0, 1.0, out=ssim)
 
 
-def _difference_noise(a: np.ndarray, b: np.ndarray) -> float:
-    """The lower quartile of the variance of ``a - b`` over 8 x 8 blocks.
+def _difference_noise(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float:
+    """The noise the two images differ by: the variance of ``a - b`` over 8 x 8 blocks.
 
-    The noise the two images differ by (JPEG's, the sensor's): a real change
-    raises the variance of the blocks it covers only, and a tint or an
-    exposure left over moves a block's mean, not its variance. Read on every
-    few rows of blocks (about :data:`_NOISE_BLOCKS` blocks).
+    The lower quartile of the blocks' variances (JPEG's, the sensor's noise):
+    a real change raises the variance of the blocks it covers only, and a
+    tint or an exposure left over moves a block's mean, not its variance. At
+    most 2.5 times the lowest decile, though: noise spreads evenly (the
+    quartile is 1.3-1.9x the decile), while a picture that changed over
+    most of its area keeps a decile of unchanged, quiet blocks far under its
+    quartile. And 0 unless the two images show the same scene: in the more
+    textured half of the blocks, A and B correlate (median over 0.5; 0.77-1
+    under noise and grain, 0.01-0.11 for two different photos or a picture
+    three quarters replaced), since there is no noise level to find in a
+    pair that differs everywhere.
+
+    Only blocks wholly inside `where` count (all when None). Read on every
+    few rows of blocks (about :data:`_NOISE_BLOCKS` blocks); 0 when fewer than
+    :data:`_NOISE_MIN_BLOCKS` blocks count.
     """
     n = _NOISE_BLOCK
     rows, cols = a.shape[0] // n, a.shape[1] // n
@@ -567,8 +600,22 @@ def _difference_noise(a: np.ndarray, b: np.ndarray) -> float:
         # Every `step`-th row of blocks, as (block rows, 8, columns of blocks, 8): a view.
         return image[: rows * n, : cols * n].reshape(rows, n, cols, n)[::step]
 
-    diff = block_rows(a) - block_rows(b)
-    return float(np.percentile(diff.var(axis=(1, 3)), _NOISE_QUANTILE))
+    blocks_a, blocks_b = block_rows(a), block_rows(b)
+    difference = (blocks_a - blocks_b).var(axis=(1, 3))
+    own_a, own_b = blocks_a.var(axis=(1, 3)), blocks_b.var(axis=(1, 3))
+    if where is not None:
+        inside = block_rows(where).all(axis=(1, 3))
+        difference, own_a, own_b = difference[inside], own_a[inside], own_b[inside]
+    if difference.size < _NOISE_MIN_BLOCKS:
+        return 0.0
+    textured = own_a + own_b >= np.median(own_a + own_b)
+    # corr(A, B) = cov / (sd_A sd_B), with 2 cov = var A + var B - var(A - B).
+    covariance = (own_a + own_b - difference)[textured] / 2
+    spread = np.sqrt(own_a[textured] * own_b[textured])
+    if not np.median(covariance / np.maximum(spread, 1e-12)) > _NOISE_SAME_SCENE:
+        return 0.0
+    decile, quartile = np.percentile(difference, [10, _NOISE_QUANTILE])
+    return float(min(quartile, _NOISE_DECILES * decile))
 
 
 def _gray(image: np.ndarray, a: np.ndarray | None = None, transform=None) -> np.ndarray:

@@ -256,16 +256,24 @@ def _score(registered, p: DiffParams, pipe):
     # Photo metrics see B with A's exposure; the pixel metric sees B as it is,
     # as screenshot tools do. The overlays always show B as it is.
     ignored = ignore_mask(p.ignore, reg.valid.shape, pipe.image_a.shape[:2])
+    # The exposure and the noise the structure term allows for are read where
+    # the user looks: an ignored area (half the picture changed, say) or the
+    # padding outside the overlap must set neither.
+    looked_at = reg.valid & ~ignored if ignored.any() else reg.valid
     exposure = None
     if p.metric != "pixel":
-        # Fitted where the user looks: an ignored area (half the picture
-        # changed, say) must not set the exposure of the rest.
-        exposure = fit_exposure(a, reg.b, reg.valid & ~ignored if ignored.any() else reg.valid)
+        exposure = fit_exposure(a, reg.b, looked_at)
     # B with A's exposure is made strip by strip as it is read, never stored
     # whole; refinement makes the few crops it reads again.
     transform = None if p.metric == "pixel" else partial(_apply_on_crop, exposure)
     components = difference_components(
-        a, reg.b, names, win_size=p.win_size, smoothing=p.smoothing, transform=transform
+        a,
+        reg.b,
+        names,
+        win_size=p.win_size,
+        smoothing=p.smoothing,
+        transform=transform,
+        noise_where=None if looked_at.all() else looked_at,
     )
     # The changed pixels regions are trimmed to, found crop by crop on demand
     # and kept for every later threshold / min_area on this score.

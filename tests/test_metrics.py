@@ -305,3 +305,17 @@ def test_exposure_fit_keeps_a_line_for_a_plain_gain(coffee_small):
     a = _float(coffee_small)
     exposure = fit_exposure(a, a * np.float32(0.9) + np.float32(0.02), np.ones(a.shape[:2], bool))
     np.testing.assert_array_equal(exposure.powers, 1)
+
+
+def test_difference_noise_is_read_where_asked_and_only_for_one_scene():
+    a, b = _noise_pair(sigma=0.02)
+    noise = _difference_noise(a, b)
+    changed = b.copy()
+    changed[:, :400] = np.random.default_rng(9).random((400, 400))  # 83 % replaced
+    where = np.ones(a.shape, bool)
+    where[:, :400] = False  # ... and left out
+    assert _difference_noise(a, changed, where) == pytest.approx(noise, rel=0.15)
+    assert _difference_noise(a, b, np.zeros(a.shape, bool)) == 0.0  # no block to read
+    # Two different pictures: no noise level to find.
+    other, _ = _noise_pair(sigma=0.02, seed=1)
+    assert _difference_noise(a, other) == 0.0

@@ -219,3 +219,50 @@ def test_a_large_real_change_is_not_taken_for_a_tone_change(photo, change, share
     result = compare(jpeg(a), jpeg(b))
     assert result.mask[inside].mean() > 0.9
     assert len(result.regions) == 1  # the object, and nothing else
+
+
+def _coffee_and_chelsea():
+    from skimage.transform import resize
+
+    a = data.coffee().astype(np.float32) / 255
+    other = resize(data.chelsea() / 255, a.shape[:2], anti_aliasing=True).astype(np.float32)
+    return a, other
+
+
+def _jpeg(image, quality):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).save(
+        buffer, "JPEG", quality=quality
+    )
+    return np.asarray(Image.open(buffer))
+
+
+def test_an_ignored_change_does_not_blunt_the_rest():
+    # 80 % of the picture replaced and ignored; a faint disc (+20/255) beside
+    # it. The ignored change was read as noise and raised SSIM's constant to
+    # its bound: the disc went unmarked.
+    a, other = _coffee_and_chelsea()
+    b = a.copy()
+    b[:, :480] = other[:, :480]
+    rows, cols = np.ogrid[:400, :600]
+    disc = (rows - 330) ** 2 + (cols - 540) ** 2 <= 100
+    b[disc] += 20 / 255
+    result = compare(_jpeg(a, 90), _jpeg(b, 85), ignore=[(0, 0, 400, 480)])
+    assert result.mask[disc].mean() > 0.9
+
+
+@pytest.mark.parametrize("replaced", [0.75, 0.9, 1.0])
+def test_a_picture_changed_almost_everywhere_is_marked_almost_everywhere(replaced):
+    # Most of the picture (or all of it: two different photos) replaced is no
+    # noise level: the changed blocks once raised SSIM's constant to its
+    # bound, and a quarter of the change went unmarked.
+    a, other = _coffee_and_chelsea()
+    b = a.copy()
+    cut = int(600 * replaced)
+    b[:, :cut] = other[:, :cut]
+    result = compare(_jpeg(a, 90), _jpeg(b, 85))
+    assert result.mask[:, :cut].mean() > 0.95
