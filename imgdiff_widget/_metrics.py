@@ -244,6 +244,8 @@ def apply_exposure(
     """:func:`match_exposure`'s values on any crop of A and B (the same crop of each).
 
     Element-wise, so a crop gets exactly the values of the whole image's result.
+    B's values lie in [0, 1], as loaded images' do (a tone curve is read from
+    a table on that range).
     """
     if exposure is None:
         if out is None:

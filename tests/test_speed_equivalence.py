@@ -969,3 +969,26 @@ def test_exposure_block_means_are_numpys_float32_means(kind):
     expected = blocks.mean(axis=(1, 3), dtype=np.float32)
     assert got.dtype == expected.dtype
     np.testing.assert_array_equal(got, expected)  # bit for bit
+
+
+def test_apply_exposure_with_a_tone_curve_is_element_wise():
+    """The table path: each crop gets the whole image's values, close to the curve itself."""
+    from imgdiff_widget._metrics import Exposure, apply_exposure
+
+    rng = np.random.default_rng(2)
+    a = rng.random((50, 61, 3), dtype=np.float32)
+    b = rng.random((50, 61, 3), dtype=np.float32)
+    exposure = Exposure(
+        np.array([1.03, 0.97, 1.1], np.float32),
+        np.array([0.01, -0.02, 0.003], np.float32),
+        np.full(3, 0.8, np.float32),
+    )
+    whole = apply_exposure(a, b, exposure)
+    curve = exposure.gains * b.astype(np.float64) ** 0.8 + exposure.offsets
+    clipped = (b >= 245 / 255) | (b <= 2 / 255)
+    assert np.abs(whole - curve)[~clipped].max() < 0.1 / 255
+    for crop in (np.s_[3:20, 5:40], np.s_[::2, :], np.s_[:, ::-3], np.s_[7:8, 1:2]):
+        assert np.array_equal(apply_exposure(a[crop], b[crop], exposure), whole[crop])
+        out = np.full((50, 61, 3), np.nan, np.float32)[crop]
+        apply_exposure(a[crop], b[crop], exposure, out=out)
+        assert np.array_equal(out, whole[crop])
