@@ -9,8 +9,11 @@ an exposure change, a shift or resampling, fails here.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 from scipy import ndimage as ndi
 from skimage import data
 
@@ -49,6 +52,15 @@ def _check(pair, result):
         r0, c0, r1, c1 = region.bbox
         inside = result.mask[r0:r1, c0:c1] & near[r0:r1, c0:c1]
         assert inside.any(), f"false region at {region.bbox} ({region.area} px)"
+
+
+def _jpeg(image, quality=90):
+    """A float image in [0, 1] saved as JPEG and read back (uint8)."""
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).save(
+        buffer, "JPEG", quality=quality
+    )
+    return np.asarray(Image.open(buffer))
 
 
 @pytest.mark.parametrize("nuisance", list(NUISANCES))
@@ -122,17 +134,7 @@ def test_a_large_change_does_not_hide_a_colour_change_elsewhere():
     # 45 % of the coffee photo replaced, and a 25 px disk recoloured red to
     # green at equal lightness (Delta E 2000 about 25): the large change lifted
     # the colour component's noise cut to its ceiling and the disk went unmarked.
-    import io
-
-    from PIL import Image
     from skimage.color import lab2rgb
-
-    def jpeg(image):
-        buffer = io.BytesIO()
-        Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).save(
-            buffer, "JPEG", quality=90
-        )
-        return np.asarray(Image.open(buffer))
 
     a = data.coffee().astype(np.float32) / 255
     h, w = a.shape[:2]
@@ -143,7 +145,7 @@ def test_a_large_change_does_not_hide_a_colour_change_elsewhere():
     disk = (rows - int(h * 0.8)) ** 2 + (cols - int(w * 0.8)) ** 2 <= 144
     a[disk] = lab2rgb([[[50, 12, 0.0]]])[0, 0]
     b[disk] = lab2rgb([[[50, -12, 0.0]]])[0, 0]
-    result = compare(jpeg(a), jpeg(b))
+    result = compare(_jpeg(a), _jpeg(b))
     assert (result.mask & disk).sum() >= FOUND * disk.sum()
     pasted = np.zeros((h, w), bool)
     pasted[:ph, :pw] = True
@@ -157,27 +159,20 @@ def test_a_large_change_does_not_hide_a_colour_change_elsewhere():
 # quality benchmark's grainy track); the constant now follows the pair's own
 # difference noise.
 GRAIN = {"jpeg": (90, 85), "noise": 4, "noise_blur": 0.7}
-
-
-@pytest.mark.parametrize("kinds", [*KINDS, None])
-def test_grain_is_not_marked(photos, kinds):
-    seed = 60 + (sorted(KINDS).index(kinds) if kinds else 3)
-    photo = photos["coffee" if seed % 2 else "chelsea"]
-    pair = make_pair(photo, KINDS[kinds] if kinds else (), seed=seed, nuisances=GRAIN)
-    _check(pair, compare(pair.a, pair.b))
-
-
 # A tone change (gamma 1.25: a phone's or an app's tone curve), fitted as a
 # line it left up to 25/255 in the shadows and changed their contrast: 23
 # false regions on astronaut, 4 on coffee.
 TONE = {"jpeg": (90, 85), "gamma": 1.25}
 
 
+@pytest.mark.parametrize(
+    ("nuisances", "first_seed"), [(GRAIN, 60), (TONE, 70)], ids=["grain", "tone"]
+)
 @pytest.mark.parametrize("kinds", [*KINDS, None])
-def test_a_tone_change_is_not_marked(photos, kinds):
-    seed = 70 + (sorted(KINDS).index(kinds) if kinds else 3)
+def test_grain_and_tone_are_not_marked(photos, nuisances, first_seed, kinds):
+    seed = first_seed + (sorted(KINDS).index(kinds) if kinds else 3)
     photo = photos["coffee" if seed % 2 else "chelsea"]
-    pair = make_pair(photo, KINDS[kinds] if kinds else (), seed=seed, nuisances=TONE)
+    pair = make_pair(photo, KINDS[kinds] if kinds else (), seed=seed, nuisances=nuisances)
     _check(pair, compare(pair.a, pair.b))
 
 
@@ -198,17 +193,6 @@ def test_a_large_real_change_is_not_taken_for_a_tone_change(photo, change, share
     # An object of a third of the picture, darker, brighter or recoloured: it
     # moves the bins of its own brightness only. A tone curve bent through
     # them once left 5 % of the object marked, or marked 10 false regions.
-    import io
-
-    from PIL import Image
-
-    def jpeg(image):
-        buffer = io.BytesIO()
-        Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).save(
-            buffer, "JPEG", quality=90
-        )
-        return np.asarray(Image.open(buffer))
-
     a = getattr(data, photo)().astype(np.float32) / 255
     h, w = a.shape[:2]
     radius = np.sqrt(share * h * w / np.pi / 1.2)
@@ -216,7 +200,7 @@ def test_a_large_real_change_is_not_taken_for_a_tone_change(photo, change, share
     inside = ((rows - h / 2) / radius) ** 2 + ((cols - w / 2) / (1.2 * radius)) ** 2 <= 1
     b = a.copy()
     b[inside] = change(b[inside])
-    result = compare(jpeg(a), jpeg(b))
+    result = compare(_jpeg(a), _jpeg(b))
     assert result.mask[inside].mean() > 0.9
     assert len(result.regions) == 1  # the object, and nothing else
 
@@ -227,18 +211,6 @@ def _coffee_and_chelsea():
     a = data.coffee().astype(np.float32) / 255
     other = resize(data.chelsea() / 255, a.shape[:2], anti_aliasing=True).astype(np.float32)
     return a, other
-
-
-def _jpeg(image, quality):
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).save(
-        buffer, "JPEG", quality=quality
-    )
-    return np.asarray(Image.open(buffer))
 
 
 def test_an_ignored_change_does_not_blunt_the_rest():
