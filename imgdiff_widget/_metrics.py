@@ -75,6 +75,7 @@ _NOISE_BLOCKS = 5_000
 _NOISE_QUANTILE = 25
 _NOISE_DECILES = 2.5
 _NOISE_SAME_SCENE = 0.5
+_SCENE_BLOCK = 32
 _NOISE_MIN_BLOCKS = 16
 # Channel values at or beyond these count as clipped (black 2/255, white
 # 245/255): JPEG's ringing leaves a clipped highlight at 245-254, not at 255,
@@ -93,15 +94,17 @@ _EXPOSURE_MAX_CLIPPED = 1 / 8
 _EXPOSURE_BINS = 24
 _EXPOSURE_BIN_BLOCKS = 3
 # A tone curve (B's values raised to a power before the gain and offset: a
-# gamma change, or another camera's or app's tone mapping), one power for
-# all three channels, is fitted when the lines leave more than a quarter of
-# the bin medians off by over _TONE_FIT, and the best power puts at least
-# three quarters of them within it, 1.5x as many as the lines did. A real
-# change, even a large one, moves the bins of its own brightness only: the
-# lines fit the rest, and no power fits both.
+# gamma change), one power for all three channels, is used when it puts at
+# least two thirds of the bin medians within _TONE_FIT of the curves, and an
+# eighth of them more than the lines did. A real change, even a large one,
+# moves the bins of its own brightness only: the lines fit the rest, and a
+# power that bends through its bins loses others.
 _TONE_FIT = 1.5 / 255
-_TONE_MIN_FITTED = 0.75
-_TONE_MIN_GAIN = 1.5
+_TONE_MIN_FITTED = 2 / 3
+_TONE_MIN_GAIN = 1 / 8
+# ... and only with this many bin medians in every channel: through the few
+# levels of a drawing (a background and two colours) any power fits.
+_TONE_MIN_LEVELS = 8
 _TONE_POWERS = np.exp(np.linspace(np.log(0.5), np.log(2.0), 41))
 # The curve is applied through a table of this many steps on [0, 1].
 _TONE_STEPS = 16384
@@ -137,10 +140,10 @@ def match_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarra
     however many blocks it has (a dark sky with a few stars would otherwise
     fix the gain on the sky's noise alone); the line through those points is
     Siegel's repeated medians (:func:`scipy.stats.siegelslopes`), which real
-    differences filling up to half the points cannot pull. When a line
-    misses the points (a gamma change, another camera's tone mapping), B's
-    values are raised to the power that fits them best before the gain and
-    offset (:func:`_fit_channels`). A global exposure, white-balance or tone
+    differences filling up to half the points cannot pull. When the lines
+    miss the points in a way one power of B's values explains (a gamma
+    change), B is raised to that power before the gain and offset
+    (:func:`_fit_channels`). A global exposure, white-balance or gamma
     change therefore vanishes while local changes stay.
     Where B is clipped (white or black), its true value is unknown beyond the
     clip, so the matched value is moved towards A as far as the clip allows:
@@ -306,8 +309,8 @@ def _fit_channels(samples: list[tuple[np.ndarray, np.ndarray]]) -> Exposure:
     gives one point, the medians of its x and y, so that every brightness
     has one say. Through each channel's points: Siegel's repeated-medians
     line (:func:`scipy.stats.siegelslopes`), which points filling up to half
-    cannot pull. Then one power for all channels, when it fits the points
-    where the lines do not (see :data:`_TONE_FIT`).
+    cannot pull. Then one power for all channels, when it puts far more
+    points on the curves than the lines did (see :data:`_TONE_FIT`).
 
     A channel gets gain 1 (its offset alone) when x spans less than 4/255,
     fills fewer than three bins, or its gain is beyond [0.5, 2]: that is not
@@ -329,8 +332,9 @@ def _fit_channels(samples: list[tuple[np.ndarray, np.ndarray]]) -> Exposure:
     powers = np.ones(3, np.float32)
     total = sum(xs.size for _, xs, _ in fitted)
     lines_fit = sum(_count_fitted(xs, ys, (gains[c], offsets[c])) for c, xs, ys in fitted)
-    if fitted and lines_fit < _TONE_MIN_FITTED * total:
-        best = (max(_TONE_MIN_FITTED * total, _TONE_MIN_GAIN * lines_fit), None)
+    levels = min((xs.size for _, xs, _ in fitted), default=0)
+    if levels >= _TONE_MIN_LEVELS and lines_fit < (1 - _TONE_MIN_GAIN) * total:
+        best = (max(_TONE_MIN_FITTED * total, lines_fit + _TONE_MIN_GAIN * total), None)
         for power in _TONE_POWERS:
             curves = [_siegel_line(xs**power, ys) for _, xs, ys in fitted]
             if any(curve is None for curve in curves):
@@ -582,42 +586,73 @@ def _difference_noise(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = N
     most 2.5 times the lowest decile, though: noise spreads evenly (the
     quartile is 1.3-1.9x the decile), while a picture that changed over
     most of its area keeps a decile of unchanged, quiet blocks far under its
-    quartile. And 0 unless the two images show the same scene: in the more
-    textured half of the blocks, A and B correlate (median over 0.5; 0.77-1
-    under noise and grain, 0.01-0.11 for two different photos or a picture
-    three quarters replaced), since there is no noise level to find in a
-    pair that differs everywhere.
+    quartile. And 0 unless the two images show the same scene
+    (:func:`_same_scene`): there is no noise level to find in a pair that
+    differs everywhere.
 
     Only blocks wholly inside `where` count (all when None). Read on every
     few rows of blocks (about :data:`_NOISE_BLOCKS` blocks); 0 when fewer than
     :data:`_NOISE_MIN_BLOCKS` blocks count.
     """
-    n = _NOISE_BLOCK
-    rows, cols = a.shape[0] // n, a.shape[1] // n
-    if rows == 0 or cols == 0:
-        return 0.0
-    step = max(1, rows * cols // _NOISE_BLOCKS)
-
-    def block_rows(image: np.ndarray) -> np.ndarray:
-        # Every `step`-th row of blocks, as (block rows, 8, columns of blocks, 8): a view.
-        return image[: rows * n, : cols * n].reshape(rows, n, cols, n)[::step]
-
-    blocks_a, blocks_b = block_rows(a), block_rows(b)
-    difference = (blocks_a - blocks_b).var(axis=(1, 3))
-    own_a, own_b = blocks_a.var(axis=(1, 3)), blocks_b.var(axis=(1, 3))
-    if where is not None:
-        inside = block_rows(where).all(axis=(1, 3))
-        difference, own_a, own_b = difference[inside], own_a[inside], own_b[inside]
-    if difference.size < _NOISE_MIN_BLOCKS:
-        return 0.0
-    textured = own_a + own_b >= np.median(own_a + own_b)
-    # corr(A, B) = cov / (sd_A sd_B), with 2 cov = var A + var B - var(A - B).
-    covariance = (own_a + own_b - difference)[textured] / 2
-    spread = np.sqrt(own_a[textured] * own_b[textured])
-    if not np.median(covariance / np.maximum(spread, 1e-12)) > _NOISE_SAME_SCENE:
+    blocks = _SampledBlocks(a.shape[:2], _NOISE_BLOCK, where)
+    difference = blocks.inside((blocks(a) - blocks(b)).var(axis=(1, 3)))
+    if difference.size < _NOISE_MIN_BLOCKS or not _same_scene(a, b, where):
         return 0.0
     decile, quartile = np.percentile(difference, [10, _NOISE_QUANTILE])
     return float(min(quartile, _NOISE_DECILES * decile))
+
+
+def _same_scene(a: np.ndarray, b: np.ndarray, where: np.ndarray | None) -> bool:
+    """Whether A and B show the same scene: their 32 x 32 block means correlate (over 0.5).
+
+    Grain averages out in a block's mean, so a grainy pair of one scene,
+    even dark or flat, correlates at 0.73-1; a picture 60 % replaced gives
+    0.25, two different photos -0.15 (and a gain or an offset changes
+    nothing). Too few blocks to tell: True.
+    """
+    blocks = _SampledBlocks(a.shape[:2], _SCENE_BLOCK, where)
+    means_a = blocks.inside(blocks(a).mean(axis=(1, 3)))
+    if means_a.size < _NOISE_MIN_BLOCKS:
+        return True
+    means_b = blocks.inside(blocks(b).mean(axis=(1, 3)))
+    centred_a = means_a - means_a.mean(dtype=np.float64)
+    centred_b = means_b - means_b.mean(dtype=np.float64)
+    spread = np.sqrt(np.dot(centred_a, centred_a) * np.dot(centred_b, centred_b))
+    if not spread > 0:
+        return True  # a flat picture: nothing to compare
+    return bool(np.dot(centred_a, centred_b) / spread > _NOISE_SAME_SCENE)
+
+
+class _SampledBlocks:
+    """Every few rows of n x n blocks of an image (about :data:`_NOISE_BLOCKS` blocks).
+
+    ``blocks(image)`` is a (block rows, n, columns of blocks, n) view of the
+    rows read; ``blocks.inside(per_block)`` keeps the blocks wholly inside
+    `where` (all when None), flat. The rows are spaced by the blocks inside
+    `where`, so that a narrow area looked at is read too.
+    """
+
+    def __init__(self, shape: tuple[int, int], n: int, where: np.ndarray | None) -> None:
+        self._rows, self._cols, self._n = shape[0] // n, shape[1] // n, n
+        count = self._rows * self._cols
+        self._inside = None
+        if where is not None and count:
+            self._inside = self._view(where, 1).all(axis=(1, 3))
+            count = int(np.count_nonzero(self._inside))
+        self._step = max(1, count // _NOISE_BLOCKS)
+        if self._inside is not None:
+            self._inside = self._inside[:: self._step]
+
+    def _view(self, image: np.ndarray, step: int) -> np.ndarray:
+        n = self._n
+        blocks = image[: self._rows * n, : self._cols * n]
+        return blocks.reshape(self._rows, n, self._cols, n)[::step]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self._view(image, self._step)
+
+    def inside(self, per_block: np.ndarray) -> np.ndarray:
+        return (per_block if self._inside is None else per_block[self._inside]).ravel()
 
 
 def _gray(image: np.ndarray, a: np.ndarray | None = None, transform=None) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 from skimage.color import rgb2gray
 
 from imgdiff_widget import compare
@@ -264,7 +265,9 @@ def test_reduced_scale_marks_the_same_edits_and_nothing_else(monkeypatch):
 
 def _noise_pair(shape=(400, 480), sigma=0.02, seed=0):
     rng = np.random.default_rng(seed)
-    scene = rng.random(shape, dtype=np.float32)  # the same content on both sides
+    # The same content on both sides: large shapes and a fine texture.
+    coarse = ndi.zoom(rng.random((shape[0] // 40 + 1, shape[1] // 40 + 1)), 40, order=1)
+    scene = (0.7 * coarse[: shape[0], : shape[1]] + 0.3 * rng.random(shape)).astype(np.float32)
     return (
         scene + rng.normal(0, sigma, shape).astype(np.float32),
         scene + rng.normal(0, sigma, shape).astype(np.float32),
@@ -319,3 +322,13 @@ def test_difference_noise_is_read_where_asked_and_only_for_one_scene():
     # Two different pictures: no noise level to find.
     other, _ = _noise_pair(sigma=0.02, seed=1)
     assert _difference_noise(a, other) == 0.0
+
+
+def test_difference_noise_is_not_taken_from_a_change_of_most_blocks():
+    # The same scene with a strong change of texture over 80 % of it: the
+    # quartile lies in the changed blocks, the lowest decile does not.
+    a, b = _noise_pair(sigma=0.01)
+    noise = _difference_noise(a, b)
+    changed = b.copy()
+    changed[:, :384] += np.random.default_rng(3).normal(0, 0.1, (400, 384)).astype(np.float32)
+    assert _difference_noise(a, changed) < 3 * noise
