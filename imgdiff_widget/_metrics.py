@@ -185,20 +185,13 @@ class Exposure(NamedTuple):
 def fit_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Exposure | None:
     """The per-channel exposure :func:`match_exposure` applies to B; None: B as it is."""
     f = _EXPOSURE_BLOCK
-    n_rows, n_cols = a.shape[0] // f, a.shape[1] // f
-    if n_rows == 0 or n_cols == 0:
+    if a.shape[0] // f == 0 or a.shape[1] // f == 0:
         return None
-    step = max(1, n_rows * n_cols // _EXPOSURE_BLOCKS)
-    block_rows = np.arange(0, n_rows, step)
-    pixel_rows = (block_rows[:, None] * f + np.arange(f)).ravel()
-    width = n_cols * f
-
-    def block_means(image: np.ndarray) -> np.ndarray:
-        return _float32_block_means(image.reshape(block_rows.size, f, n_cols, f, -1))
+    blocks = _SampledBlocks(a.shape[:2], f, None if valid.all() else valid, _EXPOSURE_BLOCKS)
 
     def sample(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows = image[pixel_rows, :width]
-        return (rows <= _CLIP_LOW) | (rows >= _CLIP_HIGH), block_means(rows)
+        rows = np.ascontiguousarray(blocks(image))  # (the block sums run on a copy)
+        return (rows <= _CLIP_LOW) | (rows >= _CLIP_HIGH), _float32_block_means(rows)
 
     # A and B side by side (numpy's reductions release the GIL).
     with ThreadPoolExecutor(max_workers=2 if cpu_count() > 1 else 1) as pool:
@@ -206,18 +199,17 @@ def fit_exposure(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Exposure | 
         clipped, mean_a = sample(a)
         clipped_b, mean_b = found_b.result()
     clipped |= clipped_b
-    usable = block_means(clipped) <= _EXPOSURE_MAX_CLIPPED
-    if not valid.all():
-        usable &= (block_means(valid[pixel_rows, :width, None])[..., 0] == 1)[..., None]
-    return _fit_channels(
-        [
+    usable = _float32_block_means(clipped) <= _EXPOSURE_MAX_CLIPPED
+    samples = []
+    for c in range(3):
+        keep = blocks.inside(usable[..., c])
+        samples.append(
             (
-                mean_b[..., c][usable[..., c]].astype(np.float64),
-                mean_a[..., c][usable[..., c]].astype(np.float64),
+                blocks.inside(mean_b[..., c])[keep].astype(np.float64),
+                blocks.inside(mean_a[..., c])[keep].astype(np.float64),
             )
-            for c in range(3)
-        ]
-    )
+        )
+    return _fit_channels(samples)
 
 
 def _float32_block_means(blocks: np.ndarray) -> np.ndarray:
@@ -624,29 +616,35 @@ def _same_scene(a: np.ndarray, b: np.ndarray, where: np.ndarray | None) -> bool:
 
 
 class _SampledBlocks:
-    """Every few rows of n x n blocks of an image (about :data:`_NOISE_BLOCKS` blocks).
+    """Every few rows of n x n blocks of an image (about `budget` blocks).
 
-    ``blocks(image)`` is a (block rows, n, columns of blocks, n) view of the
-    rows read; ``blocks.inside(per_block)`` keeps the blocks wholly inside
+    ``blocks(image)`` is a (block rows, n, columns of blocks, n, ...) view of
+    the rows read; ``blocks.inside(per_block)`` keeps the blocks wholly inside
     `where` (all when None), flat. The rows are spaced by the blocks inside
     `where`, so that a narrow area looked at is read too.
     """
 
-    def __init__(self, shape: tuple[int, int], n: int, where: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        n: int,
+        where: np.ndarray | None,
+        budget: int = _NOISE_BLOCKS,
+    ) -> None:
         self._rows, self._cols, self._n = shape[0] // n, shape[1] // n, n
         count = self._rows * self._cols
         self._inside = None
         if where is not None and count:
             self._inside = self._view(where, 1).all(axis=(1, 3))
             count = int(np.count_nonzero(self._inside))
-        self._step = max(1, count // _NOISE_BLOCKS)
+        self._step = max(1, count // budget)
         if self._inside is not None:
             self._inside = self._inside[:: self._step]
 
     def _view(self, image: np.ndarray, step: int) -> np.ndarray:
         n = self._n
         blocks = image[: self._rows * n, : self._cols * n]
-        return blocks.reshape(self._rows, n, self._cols, n)[::step]
+        return blocks.reshape(self._rows, n, self._cols, n, *image.shape[2:])[::step]
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return self._view(image, self._step)

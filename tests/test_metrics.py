@@ -332,3 +332,22 @@ def test_difference_noise_is_not_taken_from_a_change_of_most_blocks():
     changed = b.copy()
     changed[:, :384] += np.random.default_rng(3).normal(0, 0.1, (400, 384)).astype(np.float32)
     assert _difference_noise(a, changed) < 3 * noise
+
+
+def test_exposure_fit_reads_a_narrow_area_looked_at():
+    # A large image compared on a band of 5 rows of blocks only (the rest
+    # ignored): sampling every few rows of the whole image's blocks missed the
+    # band, and B's exposure went uncorrected.
+    rows, cols = np.mgrid[:2400, :3200].astype(np.float32)
+    a = np.stack(
+        [
+            0.1 + 0.8 * cols / 3200,
+            0.5 + 0.3 * np.sin(rows / 50),
+            0.3 + 0.2 * rows / 2400 + 0.4 * (1 - cols / 3200),
+        ],
+        -1,
+    )
+    valid = np.zeros(a.shape[:2], bool)
+    valid[808:848] = True
+    gains = fit_exposure(a, a * np.float32(0.9) + np.float32(0.02), valid).gains
+    np.testing.assert_allclose(gains, 1 / 0.9, rtol=0.02)
