@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ImageDiffError
+from ._io import DEFAULT_MAX_PIXELS
 from ._params import DiffParams
 
 __all__ = ["executor", "main", "stream"]
@@ -255,12 +256,12 @@ def stream(
         client.cancel([f for f in futures if not f.done()])
 
 
-def fetch(source: Any) -> Any:
+def fetch(source: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Any:
     """Load a URL (``s3://``, ``https://``, ``file://`` ...) through fsspec.
 
     Other sources are returned unchanged: local paths stay paths so that
     :class:`DiffPipeline` names them in error messages and refuses to write
-    over them.
+    over them. `max_pixels` is :func:`load_image`'s.
     """
     if not (isinstance(source, str) and "://" in source):
         return source
@@ -277,7 +278,7 @@ def fetch(source: Any) -> Any:
             f"cannot read {source}: {describe(exc)}; check the address (and that the "
             "fsspec filesystem it needs is installed)."
         ) from None
-    return load_image(data, name=source)
+    return load_image(data, name=source, max_pixels=max_pixels)
 
 
 def describe(exc: BaseException) -> str:
@@ -388,7 +389,14 @@ def read_stamp(directory: Path, params: DiffParams, a: Path, b: Path) -> dict | 
     return row if isinstance(row, dict) else None
 
 
-def run_pair(name: str, a: Path, b: Path, params: DiffParams, directory: Path) -> dict:
+def run_pair(
+    name: str,
+    a: Path,
+    b: Path,
+    params: DiffParams,
+    directory: Path,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> dict:
     """Compare one pair and write its outputs; never raises for a bad pair."""
     from ._export import atomic_write
     from ._pipeline import compare
@@ -400,7 +408,8 @@ def run_pair(name: str, a: Path, b: Path, params: DiffParams, directory: Path) -
         (directory / STAMP).unlink(missing_ok=True)
         # The inputs as they were read: one saved again meanwhile is not vouched for.
         before = _fingerprint(params, a, b) if a.exists() and b.exists() else None
-        result = compare(fetch(str(a)), fetch(str(b)), params=params)
+        sources = (fetch(str(path), max_pixels) for path in (a, b))
+        result = compare(*sources, params=params, max_pixels=max_pixels)
         result.save(directory)
     except Exception as exc:
         return row | {"status": "error", "error": describe(exc), "time": _since(start)}
@@ -434,7 +443,7 @@ def _since(start: float) -> float:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from ._cli import _add_param_options
+    from ._cli import _add_max_pixels, _add_param_options
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -468,6 +477,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="recompute pairs that are already complete"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_max_pixels(parser)
     _add_param_options(parser)
     return parser
 
@@ -538,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if done is not None:
             rows.append(done | {"status": "skipped"})
         else:
-            todo.append((name, a, b, params, output / name))
+            todo.append((name, a, b, params, output / name, args.max_pixels))
     meta = {
         "left": str(left.resolve()),
         "right": str(right.resolve()),

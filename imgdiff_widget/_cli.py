@@ -145,6 +145,13 @@ def _build_parser(demo: bool) -> argparse.ArgumentParser:
     parser.add_argument(
         "-o", "--output", required=True, help="output directory (created if missing)"
     )
+    _add_max_pixels(parser)
+    _add_param_options(parser)
+    return parser
+
+
+def _add_max_pixels(parser: argparse.ArgumentParser) -> None:
+    """The ``--max-pixels`` option (``args.max_pixels``), for every command that reads images."""
     parser.add_argument(
         "--max-pixels",
         type=_positive_int,
@@ -152,8 +159,6 @@ def _build_parser(demo: bool) -> argparse.ArgumentParser:
         metavar="N",
         help="refuse larger images, a guard against decompression bombs (default: %(default)s)",
     )
-    _add_param_options(parser)
-    return parser
 
 
 def _positive_int(text: str) -> int:

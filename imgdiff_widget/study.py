@@ -37,6 +37,7 @@ import numpy as np
 
 from ._batch import describe, executor, fetch, stream
 from ._errors import ParameterError
+from ._io import DEFAULT_MAX_PIXELS
 from ._params import DiffParams
 from ._pipeline import STAGE_PARAMS, DiffPipeline
 
@@ -298,11 +299,12 @@ def _sweep_pair(
     runs: list[tuple[int, DiffParams]],
     truth: tuple[str, Any] | None,
     errors: str,
+    max_pixels: int | None,
 ) -> list[dict]:
     rows = []
     start = time.perf_counter()
     try:
-        pipe = DiffPipeline(fetch(a), fetch(b))
+        pipe = DiffPipeline(fetch(a, max_pixels), fetch(b, max_pixels), max_pixels=max_pixels)
     except Exception as exc:
         if errors == "raise":
             raise
@@ -353,6 +355,7 @@ def sweep(
     workers: int | None = None,
     errors: Literal["raise", "record"] = "raise",
     progress: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> pd.DataFrame:
     """Run every parameter set of `grid` on every pair.
 
@@ -386,6 +389,9 @@ def sweep(
         in an ``error`` column; "raise" (default) stops at the first failure.
     progress : bool
         Show a tqdm progress bar (one step per pair).
+    max_pixels : int or None, optional
+        Refuse images with more pixels than this, as :func:`~imgdiff_widget.compare`
+        does (None: no limit).
 
     Returns
     -------
@@ -428,7 +434,7 @@ def sweep(
         for (name, a, b, _), t in zip(named, truths, strict=True):
             if cluster is not None:
                 a, b = (_for_workers(s, cluster) for s in (a, b))
-            tasks.append((name, a, b, runs, t, errors))
+            tasks.append((name, a, b, runs, t, errors, max_pixels))
         bar = _progress(len(tasks), progress)
         try:
             for index, result, error in stream(cluster, _sweep_pair, tasks):
@@ -666,6 +672,8 @@ class StudyWidget:
         Column to order the rows by (descending), e.g. "f1".
     base : DiffParams, optional
         The `base` given to :func:`sweep`.
+    max_pixels : int or None, optional
+        The `max_pixels` given to :func:`sweep`.
 
     Attributes
     ----------
@@ -682,11 +690,13 @@ class StudyWidget:
         *,
         sort_by: str | None = None,
         base: DiffParams | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         import ipywidgets as w
 
         self.df = df
         self.base = base if base is not None else DiffParams()
+        self.max_pixels = max_pixels
         self._pairs = {name: (a, b) for name, a, b, _ in _normalise_pairs(pairs)}
         self.diff = None
         table = df.sort_values(sort_by, ascending=False) if sort_by else df
@@ -724,7 +734,7 @@ class StudyWidget:
         from .widget import DiffWidget
 
         name = self.df.loc[index, "pair"]
-        a, b = (fetch(s) for s in self._pairs[name])
+        a, b = (fetch(s, self.max_pixels) for s in self._pairs[name])
         params = self.params_of(index)
         default = DiffParams()
         changed = {
@@ -732,7 +742,7 @@ class StudyWidget:
             for f in fields(params)
             if params.value_key((f.name,)) != default.value_key((f.name,))
         }
-        self.diff = DiffWidget(a, b, **changed)
+        self.diff = DiffWidget(a, b, max_pixels=self.max_pixels, **changed)
         self.status.value = f"pair <b>{name}</b>, parameter set {self.df.loc[index, 'param_set']}"
         self.output.clear_output()
         with self.output:

@@ -14,7 +14,8 @@ from PIL import Image
 from testing_images import textured
 
 import imgdiff_widget._pipeline as pipeline
-from imgdiff_widget._batch import STAMP, main
+from imgdiff_widget._batch import STAMP, fetch, main
+from imgdiff_widget._errors import ImageLoadError
 from imgdiff_widget._export import OUTPUT_FILES
 from imgdiff_widget.synthetic import make_pair
 
@@ -234,7 +235,7 @@ def test_relative_folders_reach_workers_as_absolute_paths(folders, monkeypatch):
     monkeypatch.chdir(left.parent)
     assert main(["left", "right", "-o", "out", "--scheduler", "sync"]) == 1
     assert seen
-    for _, a, b, _, directory in seen:
+    for _, a, b, _, directory, _ in seen:
         assert a.is_absolute()
         assert b.is_absolute()
         assert directory.is_absolute()
@@ -270,6 +271,29 @@ def test_all_ok_exits_zero(folders):
     assert _run(folders) == 0
     assert _run(folders) == 0  # all skipped
     assert set(_summary(out)["status"]) == {"skipped"}
+
+
+def test_max_pixels_refuses_large_pairs_and_raising_it_lets_them_through(folders):
+    left, right, out = folders
+    for name in ("corrupt.png", "lonely.png"):
+        (left / name).unlink()
+    (right / "corrupt.png").unlink()
+    assert _run(folders, "--max-pixels", "14975") == 1  # each image is 144 x 104
+    summary = _summary(out)
+    assert summary["status"].tolist() == ["error"] * 3
+    assert summary["error"].str.contains("14,975").all()
+    assert summary["error"].str.contains("--max-pixels").all()
+    # A refused pair was never stamped: the higher limit compares it.
+    assert _run(folders, "--max-pixels", "14976") == 0
+    assert _summary(out)["status"].tolist() == ["ok"] * 3
+
+
+def test_fetch_applies_max_pixels_to_urls(tmp_path):
+    path = tmp_path / "image.png"
+    Image.fromarray(textured((60, 80))).save(path)
+    with pytest.raises(ImageLoadError, match="4,799"):
+        fetch(path.as_uri(), max_pixels=4799)
+    assert fetch(path.as_uri(), max_pixels=4800).shape == (60, 80, 3)
 
 
 def test_ambiguous_stems_are_errors(folders):

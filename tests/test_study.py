@@ -399,3 +399,19 @@ def test_study_widget_opens_a_row_with_its_parameters(study, pairs):
     assert diff.threshold == 0.3
     assert diff.min_area == study.loc[index, "min_area"]
     assert len(diff.result.regions) == study.loc[index, "regions"]
+
+
+def test_max_pixels_reaches_the_sweep_and_the_widget(pairs, tmp_path):
+    # (The guard is for files: arrays are already decoded.)
+    from imgdiff_widget.study import StudyWidget
+
+    one = _files({"edited0": pairs["edited0"]}, tmp_path)
+    limit = pairs["edited0"].a.shape[0] * pairs["edited0"].a.shape[1]
+    grid = {"threshold": ["auto"]}
+    refused = sweep(one, grid, scheduler="sync", errors="record", max_pixels=limit - 1)
+    assert f"{limit - 1:,}" in refused.loc[0, "error"]
+    df = sweep(one, grid, scheduler="sync", max_pixels=limit)
+    assert df.loc[0, "regions"] >= 1
+    view = StudyWidget(df, one, max_pixels=limit - 1)
+    assert f"{limit - 1:,}" in view.open(0).error  # the limit the study was run with
+    assert StudyWidget(df, one, max_pixels=limit).open(0).result is not None

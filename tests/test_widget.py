@@ -12,7 +12,9 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from PIL import Image
 from skimage import data
+from testing_images import textured
 
 import imgdiff_widget as idw
 from imgdiff_widget import DiffParams, DiffWidget
@@ -266,6 +268,19 @@ def test_failed_load_shows_message(tmp_path):
     assert "missing.png" in w.error
     assert "missing.png" in w.controls.error.value
     w.threshold = 0.3  # no crash without images
+    w.close()
+
+
+def test_max_pixels_guards_the_widget_too(tmp_path):
+    path = tmp_path / "a.png"
+    Image.fromarray(textured((60, 80))).save(path)
+    w = DiffWidget(path, path, backend="png", max_pixels=4799)
+    assert w.result is None
+    assert "4,799" in w.error
+    assert "max_pixels" in w.error
+    w.close()
+    w = DiffWidget(path, path, backend="png", max_pixels=4800)
+    assert w.result is not None
     w.close()
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import traitlets
 
 from .._errors import ImageDiffError
-from .._io import ImageSource
+from .._io import DEFAULT_MAX_PIXELS, ImageSource
 from .._params import DiffParams
 from .._pipeline import STAGE_PARAMS, DiffPipeline, DiffResult
 from .._regions import Region
@@ -97,6 +97,9 @@ class DiffWidget(widgets.VBox):
     figsize : (float, float), optional
         Figure size in inches (100 dpi); by default 12 wide and as tall as
         the side-by-side panels need for the image's aspect ratio.
+    max_pixels : int or None, optional
+        Refuse images with more pixels than this, as :func:`~imgdiff_widget.compare`
+        does (None: no limit).
     **kwargs
         Any DiffParams field, and the view settings ``view``, ``blend``,
         ``swipe``, ``flicker``.
@@ -144,6 +147,7 @@ class DiffWidget(widgets.VBox):
         background: bool | None = None,
         display_limit: int = DISPLAY_LIMIT,
         figsize: tuple[float, float] | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
         **kwargs: Any,
     ) -> None:
         param_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in PARAM_NAMES}
@@ -179,7 +183,7 @@ class DiffWidget(widgets.VBox):
             self._params = DiffParams()
         self._wanted = self._params
         try:
-            self._pipe: DiffPipeline | None = DiffPipeline(a, b)
+            self._pipe: DiffPipeline | None = DiffPipeline(a, b, max_pixels=max_pixels)
             shape = self._pipe.image_a.shape[:2]
         except ImageDiffError as exc:
             messages.append(str(exc))
