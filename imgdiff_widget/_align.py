@@ -53,6 +53,14 @@ _AUTO_MAX_WARP = 0.05
 _PATCH_SIDE = 128
 _PATCH_GRID = 4
 _PATCH_RESIDUAL = 0.35
+# Where the user asked to ignore an area, the images are faded out towards it
+# over this many pixels of the reduced copy (a sharp cut would be an edge of
+# its own, in the same place in both images, that pulls the shift to zero) ...
+_IGNORE_FADE = 8
+# ... the shift is measured again after moving B this many times at most ...
+_FADED_STEPS = 4
+# ... and a patch of the turn-and-zoom grid is used only when this much of it is looked at.
+_PATCH_LOOKED = 0.9
 # The map is refined this many times at most (each fit falls short: the
 # taper pulls every patch's shift towards zero, the less so with the
 # cross-power spectrum whitened, scikit-image's normalization="phase").
@@ -174,7 +182,11 @@ def _place(image: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.nd
 
 
 def register(
-    a: np.ndarray, b: np.ndarray, valid: np.ndarray, method: str = "auto"
+    a: np.ndarray,
+    b: np.ndarray,
+    valid: np.ndarray,
+    method: str = "auto",
+    ignored: np.ndarray | None = None,
 ) -> Registration:
     """Register B onto A.
 
@@ -194,6 +206,10 @@ def register(
         and that clearly lowers the mismatch (method "affine"); "homography" matches ORB
         features and fits a projective transform with RANSAC (photos taken
         twice by hand).
+    ignored : ndarray of bool, shape (H, W), optional
+        Areas of A's frame the user asked to ignore: whatever differs there
+        (a screen, a passer-by, half the picture) moves nothing; the shift,
+        turn and zoom are read from the rest and judged there.
 
     Returns
     -------
@@ -201,23 +217,28 @@ def register(
     """
     if method == "none":
         return _identity(b, valid)
+    if ignored is not None and not ignored.any():
+        ignored = None
+    if ignored is not None and ignored.all():
+        return _identity(b, valid)  # nothing left to register on
     if method in ("auto", "translation"):
         with warnings.catch_warnings():
             # A flat or tiny image has no shift to find: skimage warns, we keep 0.
             warnings.simplefilter("ignore", (UserWarning, RuntimeWarning))
             factor = _downscale_factor(a.shape)
             small = (_small_gray(a, factor), _small_gray(b, factor))
-            shift = _estimate_shift(a, b, valid, small)
-            helps = method == "translation" or _shift_helps(shift, small, factor)
+            looked = None if ignored is None else _small_looked(ignored, factor)
+            shift = _estimate_shift(a, b, valid, small, ignored, looked)
+            helps = method == "translation" or _shift_helps(shift, small, factor, looked)
             if method == "auto":
-                warp = _estimate_warp(small, factor, shift if helps else (0.0, 0.0))
+                warp = _estimate_warp(small, factor, shift if helps else (0.0, 0.0), looked)
                 if warp is not None:
                     return _apply_affine(b, valid, *warp)
         if not helps:
             return _identity(b, valid)
         return _apply_shift(b, valid, shift)
     if method == "homography":
-        return _homography(a, b, valid)
+        return _homography(a, b, valid, ignored)
     raise ImageDiffError(f"unknown alignment {method!r}; use one of {ALIGN_METHODS}.")
 
 
@@ -227,6 +248,35 @@ def _identity(b: np.ndarray, valid: np.ndarray) -> Registration:
 
 def _downscale_factor(shape: tuple[int, ...]) -> int:
     return max(1, int(np.ceil(max(shape[:2]) / _REGISTRATION_SIDE)))
+
+
+def _small_looked(ignored: np.ndarray, factor: int) -> np.ndarray:
+    """Which pixels of the copy reduced `factor` times hold no ignored pixel."""
+    if factor == 1:
+        return ~ignored
+    fraction = _small_gray(np.repeat(ignored[..., None], 3, -1).astype(np.float32), factor)
+    return fraction == 0
+
+
+def _fade(looked: np.ndarray, *, edges: bool = False) -> np.ndarray:
+    """Weights rising from 0 on ignored pixels to 1 at :data:`_IGNORE_FADE` px (raised cosine).
+
+    With `edges`, the image's edges fade out too (phase correlation's
+    periodic wrap is another cut): a window that follows the looked-at area,
+    where a Hann window over the whole image would all but hide a narrow
+    band of it near an edge.
+    """
+    if edges:
+        return _fade(np.pad(looked, 1))[1:-1, 1:-1]
+    distance = ndi.distance_transform_edt(looked)
+    ramp = np.clip(distance / _IGNORE_FADE, 0.0, 1.0)
+    return (0.5 - 0.5 * np.cos(np.pi * ramp)).astype(np.float32)
+
+
+def _faded(gray: np.ndarray, looked: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """`gray` less its mean where looked at, times `weight`: the ignored areas hold nothing."""
+    mean = float(gray[looked].mean()) if looked.any() else 0.0
+    return (gray - np.float32(mean)) * weight
 
 
 def _small_gray(image: np.ndarray, factor: int) -> np.ndarray:
@@ -260,7 +310,20 @@ def _small_gray(image: np.ndarray, factor: int) -> np.ndarray:
     return out
 
 
-def _estimate_shift(a: np.ndarray, b: np.ndarray, valid: np.ndarray, small) -> tuple[float, float]:
+def _estimate_shift(
+    a: np.ndarray,
+    b: np.ndarray,
+    valid: np.ndarray,
+    small,
+    ignored: np.ndarray | None = None,
+    looked: np.ndarray | None = None,
+) -> tuple[float, float]:
+    """B's shift onto A: phase correlation of the reduced copies, refined at full size.
+
+    With ignored areas (`ignored`, and `looked`, its reduced complement),
+    both copies are faded out towards them, so that only what the user looks
+    at is matched.
+    """
     factor = _downscale_factor(a.shape)
     ga, gb = small
     if valid.all():
@@ -269,7 +332,21 @@ def _estimate_shift(a: np.ndarray, b: np.ndarray, valid: np.ndarray, small) -> t
         small_valid = (
             _small_gray(np.repeat(valid[..., None], 3, -1).astype(np.float32), factor) > 0.999
         )
-    if small_valid.all():
+    if small_valid.all() and looked is not None:
+        # The fade stays put while B's content moves under it, which pulls the
+        # estimate towards zero (by a tenth of the shift and more on a narrow
+        # area): B is moved by the estimate and what is left measured again.
+        weight = _fade(looked, edges=True)
+        faded_a = _faded(ga, looked, weight)
+        upsample = _UPSAMPLE if factor == 1 else 2 * factor
+        shift = np.zeros(2)
+        for _ in range(_FADED_STEPS):
+            moved = ndi.shift(gb, shift, order=1, mode="nearest") if shift.any() else gb
+            step = _phase_shift(faded_a, _faded(moved, looked, weight), upsample, taper=False)
+            shift = shift + step
+            if np.abs(step).max() < 1 / upsample:
+                break
+    elif small_valid.all():
         # Up to _REGISTRATION_SIDE the image is compared whole and untapered
         # (a taper moves the estimate for anti-aliased renders such as
         # pixelmatch's 5a/5b by a quarter pixel, which "auto" would apply).
@@ -280,20 +357,44 @@ def _estimate_shift(a: np.ndarray, b: np.ndarray, valid: np.ndarray, small) -> t
         else:
             shift = _phase_shift(ga, gb, 2 * factor)
     else:
+        reference = np.ones_like(small_valid) if looked is None else looked
         shift = phase_cross_correlation(
-            ga, gb, reference_mask=np.ones_like(small_valid), moving_mask=small_valid
+            ga, gb, reference_mask=reference, moving_mask=small_valid & reference
         )[0]
     shift = np.asarray(shift, float) * factor
     if factor > 1:
         # Refine at full resolution on a central window, after the coarse shift.
-        shift = shift + _refine_shift(a, b, shift)
+        shift = shift + _refine_shift(a, b, shift, ignored)
     return float(shift[0]), float(shift[1])
 
 
-def _refine_shift(a: np.ndarray, b: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+def _refine_shift(
+    a: np.ndarray, b: np.ndarray, coarse: np.ndarray, ignored: np.ndarray | None = None
+) -> np.ndarray:
+    """What is left of the shift after `coarse`, on a window of the full-size images.
+
+    The central window, or with ignored areas the one of five (the centre
+    and the quarters' centres) that holds the most looked-at pixels, faded
+    out towards the ignored ones; nothing when under a tenth of it is looked at.
+    """
     h, w = a.shape[:2]
     side = min(_REGISTRATION_SIDE, h, w)
     r0, c0 = (h - side) // 2, (w - side) // 2
+    looked = None
+    if ignored is not None:
+        candidates = [(r0, c0)] + [
+            (
+                min(max(int(y * h) - side // 2, 0), h - side),
+                min(max(int(x * w) - side // 2, 0), w - side),
+            )
+            for y in (0.25, 0.75)
+            for x in (0.25, 0.75)
+        ]
+        counts = [np.count_nonzero(~ignored[r : r + side, c : c + side]) for r, c in candidates]
+        r0, c0 = candidates[int(np.argmax(counts))]
+        looked = ~ignored[r0 : r0 + side, c0 : c0 + side]
+        if max(counts) < 0.1 * side * side:
+            return np.zeros(2)
     window = (slice(r0, r0 + side), slice(c0, c0 + side))
     ga = rgb2gray(a[window]).astype(np.float32)
     # Only the window of the moved B is used: move just the part of B that
@@ -307,7 +408,12 @@ def _refine_shift(a: np.ndarray, b: np.ndarray, coarse: np.ndarray) -> np.ndarra
     part = rgb2gray(b[tuple(source)]).astype(np.float32)
     moved = ndi.shift(part, coarse, order=1, mode="nearest")
     moved = moved[r0 - source[0].start :, c0 - source[1].start :][:side, :side]
-    fine = _phase_shift(ga, moved, _UPSAMPLE)
+    if looked is not None and not looked.all():
+        weight = _fade(looked, edges=True)
+        ga, moved = _faded(ga, looked, weight), _faded(moved, looked, weight)
+        fine = _phase_shift(ga, moved, _UPSAMPLE, taper=False)
+    else:
+        fine = _phase_shift(ga, moved, _UPSAMPLE)
     return np.clip(fine, -1.0, 1.0)
 
 
@@ -327,14 +433,15 @@ def _phase_shift(a: np.ndarray, b: np.ndarray, upsample: int, *, taper: bool = T
     return np.asarray(found[0], float)
 
 
-def _shift_helps(shift, small, factor: int) -> bool:
+def _shift_helps(shift, small, factor: int, looked: np.ndarray | None = None) -> bool:
     """Whether moving B by `shift` onto A, and A back onto B, each clearly lowers the mismatch.
 
     Measured on the reduced grey copies `small` (reduced `factor` times),
     inside a margin the shift cannot reach past. Both ways, because one way
     alone also "helps" by pushing a change that touches the top or left edge
     out of the measured area (phase correlation of a blank image returns
-    such a small spurious shift).
+    such a small spurious shift). Only pixels farther than the shift from
+    an ignored area (outside `looked`) count.
     """
     ga, gb = small
     longest = _AUTO_MAX_SHIFT_FRACTION * min(ga.shape) * factor
@@ -345,7 +452,16 @@ def _shift_helps(shift, small, factor: int) -> bool:
     inner = (slice(margin, -margin or None), slice(margin, -margin or None))
     moved_b = ndi.shift(gb, small_shift, order=1, mode="nearest")
     moved_a = ndi.shift(ga, (-small_shift[0], -small_shift[1]), order=1, mode="nearest")
-    return _clearly_closer(small, inner, (moved_b, moved_a), (gb, ga))
+    return _clearly_closer(small, _measured(inner, looked, margin), (moved_b, moved_a), (gb, ga))
+
+
+def _measured(inner: tuple[slice, slice], looked: np.ndarray | None, margin: int):
+    """Where a mismatch is measured: `inner`, less all within `margin` of an ignored pixel."""
+    if looked is None:
+        return inner
+    where = np.zeros(looked.shape, bool)
+    where[inner] = ndi.binary_erosion(looked, iterations=margin, border_value=1)[inner]
+    return where
 
 
 def _clearly_closer(small, inner, moved, before) -> bool:
@@ -353,10 +469,12 @@ def _clearly_closer(small, inner, moved, before) -> bool:
 
     `moved` and `before` are ``(B onto A, A onto B)`` pairs of the reduced
     grey copies `small`; matched by the mean absolute difference inside
-    `inner`, better by :data:`_AUTO_MIN_GAIN` at least.
+    `inner` (slices or a bool mask), better by :data:`_AUTO_MIN_GAIN` at least.
     """
     ga, gb = small
     keep = 1 - _AUTO_MIN_GAIN
+    if isinstance(inner, np.ndarray) and not inner.any():
+        return False
 
     def mismatch(x, y):
         return np.mean(np.abs(x[inner] - y[inner]))
@@ -367,7 +485,9 @@ def _clearly_closer(small, inner, moved, before) -> bool:
     )
 
 
-def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] | None:
+def _estimate_warp(
+    small, factor: int, shift, looked: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """A small turn and zoom of B onto A, as ``(linear, offset)`` in full-size (row, col).
 
     A's pixel p shows B's ``linear @ p + offset``. The shift of each patch of
@@ -378,7 +498,9 @@ def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] |
     by it and the shifts left are fitted again. None unless the map's turn
     and zoom move the corners by :data:`_AUTO_MIN_WARP` px at least, stay
     small, and the map, applied to the reduced copies, lowers their mismatch
-    clearly below `shift`'s, both ways.
+    clearly below `shift`'s, both ways. With ignored areas (outside
+    `looked`), only patches looked at almost whole are used, faded out
+    towards the ignored pixels.
     """
     ga, gb = small
     h, w = ga.shape
@@ -391,6 +513,18 @@ def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] |
         for row in np.linspace(side / 2, h - side / 2, _PATCH_GRID)
         for col in np.linspace(side / 2, w - side / 2, _PATCH_GRID)
     ]
+    windows = [window] * len(starts)
+    if looked is not None:
+        weight = _fade(looked)
+        kept = [
+            (start, window * weight[start[0] : start[0] + side, start[1] : start[1] + side])
+            for start in starts
+            if looked[start[0] : start[0] + side, start[1] : start[1] + side].mean()
+            >= _PATCH_LOOKED
+        ]
+        if len(kept) < 6:  # as few as _robust_affine refuses
+            return None
+        starts, windows = [start for start, _ in kept], [patch for _, patch in kept]
     middle = np.array([(h - 1) / 2, (w - 1) / 2])
     centres = np.array([(r0 + (side - 1) / 2, c0 + (side - 1) / 2) for r0, c0 in starts])
     design = np.column_stack([centres - middle, np.ones(len(centres))])
@@ -407,12 +541,12 @@ def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] |
             [
                 # (A tenth of a pixel each: the fit averages 16 of them.)
                 phase_cross_correlation(
-                    ga[r0 : r0 + side, c0 : c0 + side] * window,
-                    moved_b[r0 : r0 + side, c0 : c0 + side] * window,
+                    ga[r0 : r0 + side, c0 : c0 + side] * patch,
+                    moved_b[r0 : r0 + side, c0 : c0 + side] * patch,
                     upsample_factor=_UPSAMPLE // 2,
                     normalization="phase",
                 )[0]
-                for r0, c0 in starts
+                for (r0, c0), patch in zip(starts, windows, strict=True)
             ]
         )
         fit = _robust_affine(design, shifts)
@@ -437,7 +571,7 @@ def _estimate_warp(small, factor: int, shift) -> tuple[np.ndarray, np.ndarray] |
         return None
     if corner_move(turn_zoom) < _AUTO_MIN_WARP:
         return None
-    if not _warp_helps(ga, gb, linear, offset, np.array(shift, float) / factor):
+    if not _warp_helps(ga, gb, linear, offset, np.array(shift, float) / factor, looked):
         return None
     # The same map at full size: p = factor * p_small + (factor - 1) / 2.
     half = (factor - 1) / 2
@@ -456,7 +590,7 @@ def _robust_affine(design: np.ndarray, shifts: np.ndarray) -> np.ndarray | None:
     return fit if keep.sum() >= 6 else None
 
 
-def _warp_helps(ga, gb, linear, offset, small_shift) -> bool:
+def _warp_helps(ga, gb, linear, offset, small_shift, looked=None) -> bool:
     """Whether the map lowers the reduced copies' mismatch clearly below a shift's, both ways."""
     h, w = ga.shape
     corners = np.array([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], float)
@@ -469,7 +603,9 @@ def _warp_helps(ga, gb, linear, offset, small_shift) -> bool:
     warped_b = ndi.affine_transform(gb, linear, offset, order=1, mode="nearest")
     inverse = np.linalg.inv(linear)
     warped_a = ndi.affine_transform(ga, inverse, -inverse @ offset, order=1, mode="nearest")
-    return _clearly_closer((ga, gb), inner, (warped_b, warped_a), (shifted_b, shifted_a))
+    return _clearly_closer(
+        (ga, gb), _measured(inner, looked, margin), (warped_b, warped_a), (shifted_b, shifted_a)
+    )
 
 
 def _apply_affine(b: np.ndarray, valid: np.ndarray, linear: np.ndarray, offset: np.ndarray):
@@ -562,7 +698,9 @@ def _shift_bilinear(image: np.ndarray, dy: float, dx: float, *, edge: bool) -> n
     return out
 
 
-def _homography(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Registration:
+def _homography(
+    a: np.ndarray, b: np.ndarray, valid: np.ndarray, ignored: np.ndarray | None = None
+) -> Registration:
     # Imported here: skimage.feature pulls in scipy.stats, a second of start-up
     # that every CLI call would pay for a method few calls use.
     from skimage.feature import ORB, match_descriptors
@@ -570,6 +708,7 @@ def _homography(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Registration
 
     factor = _downscale_factor(a.shape)
     ga, gb = _small_gray(a, factor), _small_gray(b, factor)
+    looked = None if ignored is None else _small_looked(ignored, factor)
     keypoints, descriptors = [], []
     for gray in (ga, gb):
         orb = ORB(n_keypoints=1000, fast_threshold=0.05)
@@ -577,6 +716,13 @@ def _homography(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> Registration
             orb.detect_and_extract(gray)
         except (RuntimeError, ValueError):  # ValueError: too small for ORB's pyramid
             orb.keypoints = np.empty((0, 2))
+        if looked is not None and len(orb.keypoints):
+            # Features in ignored areas (of A's frame; B moved little) are not matched.
+            rows, cols = np.round(orb.keypoints).astype(int).T
+            seen = looked[
+                np.clip(rows, 0, looked.shape[0] - 1), np.clip(cols, 0, looked.shape[1] - 1)
+            ]
+            orb.keypoints, orb.descriptors = orb.keypoints[seen], orb.descriptors[seen]
         if len(orb.keypoints) < 8:
             raise ImageDiffError(
                 "alignment 'homography' found too few features to match (the images "

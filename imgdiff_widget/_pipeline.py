@@ -211,11 +211,15 @@ def _frame(_, p: DiffParams, pipe: DiffPipeline):
     return fit_frame(pipe.image_a, pipe.image_b, policy)
 
 
-def _register(frame, p: DiffParams, _pipe):
-    reg = register(frame.a, frame.b, frame.valid, p.align)
+def _register(frame, p: DiffParams, pipe):
+    # What differs in an ignored area (a screen, half the picture replaced)
+    # must not move B, nor stop a camera shift from being applied.
+    ignored = ignore_mask(p.ignore, frame.valid.shape, pipe.image_a.shape[:2])
+    reg = register(frame.a, frame.b, frame.valid, p.align, ignored=ignored)
     return {
         "frame": frame,
         "registration": reg,
+        "ignored": ignored,  # the areas the user asked to ignore
         # The uint8 images drawn on: made on first use (compare() alone never
         # draws), then kept for every later result of this registration.
         "bases": _Bases(frame.a, reg.b),
@@ -255,7 +259,7 @@ def _score(registered, p: DiffParams, pipe):
         )
     # Photo metrics see B with A's exposure; the pixel metric sees B as it is,
     # as screenshot tools do. The overlays always show B as it is.
-    ignored = ignore_mask(p.ignore, reg.valid.shape, pipe.image_a.shape[:2])
+    ignored = registered["ignored"]
     # The exposure and the noise the structure term allows for are read where
     # the user looks: an ignored area (half the picture changed, say) or the
     # padding outside the overlap must set neither.
@@ -576,10 +580,10 @@ _PIXEL_GROUPING = 3
 
 _STAGES: tuple[_Stage, ...] = (
     _Stage("frame", ("size_mismatch", "metric"), _frame),
-    _Stage("register", ("align",), _register),
+    _Stage("register", ("align", "ignore"), _register),
     # "metric" is keyed at the frame stage (the pixel metric pads other-sized
     # screenshots), so it re-runs everything from there; score reads it too.
-    _Stage("score", ("win_size", "smoothing", "ignore_antialiasing", "ignore"), _score),
+    _Stage("score", ("win_size", "smoothing", "ignore_antialiasing"), _score),
     _Stage("noise", (), _noise),
     _Stage("threshold", ("threshold",), _threshold),
     _Stage("cleanup", ("min_area", "morphology", "fill_holes", "padding"), _cleanup),
