@@ -9,7 +9,9 @@ stderr (after argparse's usage line, for a bad option) and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import fields
 from importlib import resources
@@ -177,13 +179,40 @@ def sample_paths() -> tuple[Path, Path]:
     return Path(str(data / "coffee_a.jpg")), Path(str(data / "coffee_b.jpg"))
 
 
+@contextlib.contextmanager
+def one_line_warnings(prog: str):
+    """Print each warning raised meanwhile as one line, ``PROG: warning: message``.
+
+    A library's warning (Pillow's about a file's corrupt EXIF, say) would
+    otherwise print its source file and line beside the command's own
+    one-line messages. Which warnings are shown, and how often, is Python's
+    usual filtering.
+    """
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"{prog}: warning: {text}", file=sys.stderr if file is None else file)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] == "batch":
+        from ._batch import PROG as BATCH_PROG
         from ._batch import main as batch_main
 
-        return batch_main(args_list[1:])
+        with one_line_warnings(BATCH_PROG):
+            return batch_main(args_list[1:])
+    with one_line_warnings(PROG):
+        return _compare_command(args_list)
+
+
+def _compare_command(args_list: list[str]) -> int:
+    """The comparison (or the demo): compare, save, report."""
     demo = bool(args_list) and args_list[0] == "demo"
     parser = _build_parser(demo)
     args = parser.parse_args(args_list[1:] if demo else args_list)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import struct
 import subprocess
 import sys
 import warnings
@@ -263,3 +264,32 @@ def test_missing_output_option_exits_2(pair, capsys):
         main([str(p) for p in pair])
     assert info.value.code == 2
     assert "--output" in capsys.readouterr().err
+
+
+def _with_corrupt_exif(image: np.ndarray, path) -> None:
+    """Save a JPEG whose EXIF description claims more bytes than the file holds."""
+    exif = Image.Exif()
+    exif[0x010E] = "a description"  # ImageDescription
+    data = bytearray(exif.tobytes())
+    tiff = 6  # after b"Exif\0\0"; Pillow writes big-endian ("MM")
+    for k in range(struct.unpack_from(">H", data, tiff + 8)[0]):
+        entry = tiff + 10 + 12 * k
+        if struct.unpack_from(">H", data, entry)[0] == 0x010E:
+            struct.pack_into(">I", data, entry + 4, 5000)  # the count
+    Image.fromarray(image).save(path, "JPEG", quality=95, exif=bytes(data))
+
+
+def test_a_library_warning_is_one_line(tmp_path, make_texture):
+    # Pillow warns about the EXIF; printed as Python prints warnings, the line
+    # came with Pillow's file and line number beside our one-line messages.
+    a = make_texture((60, 80), 0)
+    paths = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    for path in paths:
+        _with_corrupt_exif(a, path)
+    done = run(*paths, "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines, "Pillow no longer warns about this EXIF: make the file another way"
+    assert all(line.startswith("imgdiff-widget: warning: ") for line in lines), lines
+    assert any("Tag data larger than file" in line for line in lines)
+    assert "0 region(s) differ" in done.stdout
