@@ -202,6 +202,9 @@ def _from_pil(pil: Image.Image, label: str, max_pixels: int | None) -> np.ndarra
             return _from_integer_grey(np.asarray(pil), label, samples)
         if pil.mode == "F":
             return _from_array(np.asarray(pil), label, fix=_FILE_FIX)
+        if pil.mode in ("La", "RGBa"):
+            # Premultiplied alpha (made in memory): as its straight-alpha twin.
+            pil = pil.convert(pil.mode[:-1] + "A")
         has_alpha = "A" in pil.getbands() or "transparency" in pil.info
         arr = np.asarray(pil.convert("RGBA" if has_alpha else "RGB"))
     except (MemoryError, ImageDiffError):

@@ -118,6 +118,19 @@ def test_la_gray_with_alpha():
         np.testing.assert_allclose(loaded[1, 1], [1, 1, 1], atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("mode", "straight"),
+    [("La", ((100,), (199, 128))), ("RGBa", ((100, 50, 20), (199, 99, 39, 128)))],
+)
+def test_premultiplied_alpha_loads_as_straight_alpha(mode, straight):
+    # Pillow cannot turn "La" into RGB, and "RGBa" into RGB it unpremultiplies
+    # but drops the alpha: both are composited over white as "LA" and "RGBA" are.
+    premultiplied = Image.new(mode, (2, 2), (*straight[0], 128))
+    twin = Image.new(mode[:-1] + "A", (2, 2), straight[1])
+    np.testing.assert_allclose(load_image(premultiplied), load_image(twin), atol=1e-6)
+    assert load_image(premultiplied)[0, 0, 0] > 199 / 255  # over white, not dropped
+
+
 def test_palette_with_transparency(tmp_path):
     index = np.array([[0, 1], [1, 2]], np.uint8)
     pil = Image.fromarray(index, mode="P")
