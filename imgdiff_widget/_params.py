@@ -210,6 +210,14 @@ def _normalise_ignore(ignore: Any) -> IgnoreSpec:
         frozen = ignore.copy()
         frozen.flags.writeable = False
         return frozen
+    if isinstance(ignore, np.ndarray) and not (ignore.ndim == 2 and ignore.shape[1] == 4):
+        # (An array of 4 columns may be rectangles, read below.)
+        shape = "x".join(map(str, ignore.shape))
+        raise ParameterError(
+            f"ignore=<{ignore.dtype} array of shape {shape}> is not accepted; pass a 2-D "
+            "boolean mask the size of image A (e.g. mask > 0 for a mask read from a file, "
+            "mask[..., 0] > 0 for an RGB one), or (row0, col0, row1, col1) rectangles."
+        )
     message = (
         f"ignore={ignore!r:.80} is not accepted; use a list of (row0, col0, row1, col1) "
         "rectangles or a boolean mask the size of image A."

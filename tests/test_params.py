@@ -152,6 +152,20 @@ def test_unknown_names_raise_type_error():
         compare(image, image, bogus=1)
 
 
+@pytest.mark.parametrize(
+    ("mask", "says"),
+    [
+        (np.full((6, 5), 255, np.uint8), "uint8 array of shape 6x5"),
+        (np.zeros((6, 5, 3), bool), "bool array of shape 6x5x3"),
+    ],
+)
+def test_a_mask_that_is_not_2d_bool_says_how_to_make_one(mask, says):
+    # (A PNG mask reads as 0/255 uint8, often with three channels.)
+    with pytest.raises(ParameterError, match="mask > 0") as info:
+        DiffParams(ignore=mask)
+    assert says in str(info.value)
+
+
 def test_bad_value_through_compare_is_a_parameter_error():
     image = np.zeros((8, 8), np.uint8)
     with pytest.raises(ParameterError, match="threshold"):
