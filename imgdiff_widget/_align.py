@@ -499,19 +499,25 @@ def _estimate_warp(
     and zoom move the corners by :data:`_AUTO_MIN_WARP` px at least, stay
     small, and the map, applied to the reduced copies, lowers their mismatch
     clearly below `shift`'s, both ways. With ignored areas (outside
-    `looked`), only patches looked at almost whole are used, faded out
-    towards the ignored pixels.
+    `looked`), the grid covers the box of what is looked at, and only
+    patches looked at almost whole are used, faded out towards the ignored
+    pixels.
     """
     ga, gb = small
     h, w = ga.shape
-    side = min(_PATCH_SIDE, h // _PATCH_GRID, w // _PATCH_GRID)
+    top, bottom, left, right = 0, h, 0, w
+    if looked is not None:
+        # The grid covers what is looked at (a band beside a large ignored area).
+        rows, cols = np.flatnonzero(looked.any(axis=1)), np.flatnonzero(looked.any(axis=0))
+        top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    side = min(_PATCH_SIDE, (bottom - top) // _PATCH_GRID, (right - left) // _PATCH_GRID)
     if side < 32:
         return None
     window = np.outer(np.hanning(side), np.hanning(side)).astype(np.float32)
     starts = [
         (int(row - side / 2), int(col - side / 2))
-        for row in np.linspace(side / 2, h - side / 2, _PATCH_GRID)
-        for col in np.linspace(side / 2, w - side / 2, _PATCH_GRID)
+        for row in np.linspace(top + side / 2, bottom - side / 2, _PATCH_GRID)
+        for col in np.linspace(left + side / 2, right - side / 2, _PATCH_GRID)
     ]
     windows = [window] * len(starts)
     if looked is not None:
