@@ -53,12 +53,34 @@ _AUTO_MAX_WARP = 0.05
 _PATCH_SIDE = 128
 _PATCH_GRID = 4
 _PATCH_RESIDUAL = 0.35
-# Where the user asked to ignore an area, the images are faded out towards it
-# over this many pixels of the reduced copy (a sharp cut would be an edge of
-# its own, in the same place in both images, that pulls the shift to zero) ...
+# Where the user asked to ignore areas, the shift is found by masked normalised
+# cross-correlation (scikit-image's; any weighting that stays put in A's frame
+# while B's content moves would pull the estimate towards zero) on a copy at
+# most this many pixels on its long side (it costs about 1 s at 1024 px) ...
+_MASKED_SIDE = 256
+# ... then refined, in B moved by sub-pixel steps, to the peak of the
+# correlation over the looked-at pixels, to this precision (pixels) ...
+_PEAK_PRECISION = 0.05
+# (Each step size is tried again, at most this many times, while the peak lies
+# beyond half a step: a parabola through points a step apart misplaces a
+# sharp peak.)
+_PEAK_ROUNDS = 4
+# ... which needs this many looked-at pixels at least; at full size it is
+# refined on a window of this side (each step moves the whole window).
+_PEAK_MIN_PIXELS = 256
+# Fewer looked-at pixels of the reduced copy than this (64 x 64) are too few
+# to register on: the whole picture is read instead; and ignored bits that an
+# opening of this many steps removes (specks, thin lines) are read too.
+_LOOKED_MIN = 4096
+_IGNORE_THIN = 2
+_PEAK_SAMPLES = 1 << 14
+_PEAK_SIDE = 512
+# Half the side of ORB's descriptor patch (scikit-image's, at the first scale):
+# a feature nearer an ignored area than this is not matched.
+_ORB_PATCH = 25
+# A patch of the turn-and-zoom grid is faded out towards ignored pixels over
+# this many pixels of the reduced copy (a sharp cut is an edge of its own) ...
 _IGNORE_FADE = 8
-# ... the shift is measured again after moving B this many times at most ...
-_FADED_STEPS = 4
 # ... and a patch of the turn-and-zoom grid is used only when this much of it is looked at.
 _PATCH_LOOKED = 0.9
 # The map is refined this many times at most (each fit falls short: the
@@ -221,13 +243,18 @@ def register(
         ignored = None
     if ignored is not None and ignored.all():
         return _identity(b, valid)  # nothing left to register on
+    factor = _downscale_factor(a.shape)
+    looked = None if ignored is None else _looked_for_registration(ignored, factor)
+    if looked is None:
+        ignored = None
+    else:
+        # At full size, the same areas (in whole blocks of the reduced copy).
+        ignored = ~np.repeat(np.repeat(looked, factor, 0), factor, 1)[: a.shape[0], : a.shape[1]]
     if method in ("auto", "translation"):
         with warnings.catch_warnings():
             # A flat or tiny image has no shift to find: skimage warns, we keep 0.
             warnings.simplefilter("ignore", (UserWarning, RuntimeWarning))
-            factor = _downscale_factor(a.shape)
             small = (_small_gray(a, factor), _small_gray(b, factor))
-            looked = None if ignored is None else _small_looked(ignored, factor)
             shift = _estimate_shift(a, b, valid, small, ignored, looked)
             helps = method == "translation" or _shift_helps(shift, small, factor, looked)
             if method == "auto":
@@ -250,33 +277,138 @@ def _downscale_factor(shape: tuple[int, ...]) -> int:
     return max(1, int(np.ceil(max(shape[:2]) / _REGISTRATION_SIDE)))
 
 
-def _small_looked(ignored: np.ndarray, factor: int) -> np.ndarray:
-    """Which pixels of the copy reduced `factor` times hold no ignored pixel."""
-    if factor == 1:
-        return ~ignored
-    fraction = _small_gray(np.repeat(ignored[..., None], 3, -1).astype(np.float32), factor)
-    return fraction == 0
+def _looked_for_registration(ignored: np.ndarray, factor: int) -> np.ndarray | None:
+    """Which pixels of the copy reduced `factor` times registration reads; None: all of them.
 
-
-def _fade(looked: np.ndarray, *, edges: bool = False) -> np.ndarray:
-    """Weights rising from 0 on ignored pixels to 1 at :data:`_IGNORE_FADE` px (raised cosine).
-
-    With `edges`, the image's edges fade out too (phase correlation's
-    periodic wrap is another cut): a window that follows the looked-at area,
-    where a Hann window over the whole image would all but hide a narrow
-    band of it near an edge.
+    A reduced pixel is read when it is mostly not ignored. Ignored bits a
+    few reduced pixels thin (specks, a comb of lines) are read too: too
+    small to move the estimate, left out they would leave little solid to
+    match. None as well when what is left to read is too small
+    (:data:`_LOOKED_MIN`): the whole picture is read, as without ignore.
     """
-    if edges:
-        return _fade(np.pad(looked, 1))[1:-1, 1:-1]
+    if factor == 1:
+        looked = ~ignored
+    else:
+        # Ignored pixels per block (a block cut by the image edge counts what it has).
+        rows, cols = np.arange(0, ignored.shape[0], factor), np.arange(0, ignored.shape[1], factor)
+        counts = np.add.reduceat(np.add.reduceat(ignored, rows, 0, dtype=np.int32), cols, 1)
+        sizes = np.outer(
+            np.diff(rows, append=ignored.shape[0]), np.diff(cols, append=ignored.shape[1])
+        )
+        looked = 2 * counts < sizes
+    # (Opened edge-padded: an area ignored up to the image's edge keeps its edge.)
+    pad = 2 * _IGNORE_THIN
+    opened = ndi.binary_opening(np.pad(~looked, pad, mode="edge"), iterations=_IGNORE_THIN)
+    looked = ~opened[pad:-pad, pad:-pad]
+    if looked.all() or np.count_nonzero(looked) < _LOOKED_MIN:
+        return None
+    return looked
+
+
+def _fade(looked: np.ndarray) -> np.ndarray:
+    """Weights rising from 0 on ignored pixels to 1 at :data:`_IGNORE_FADE` px (raised cosine)."""
     distance = ndi.distance_transform_edt(looked)
     ramp = np.clip(distance / _IGNORE_FADE, 0.0, 1.0)
     return (0.5 - 0.5 * np.cos(np.pi * ramp)).astype(np.float32)
 
 
-def _faded(gray: np.ndarray, looked: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """`gray` less its mean where looked at, times `weight`: the ignored areas hold nothing."""
-    mean = float(gray[looked].mean()) if looked.any() else 0.0
-    return (gray - np.float32(mean)) * weight
+def _masked_shift(
+    ga: np.ndarray, gb: np.ndarray, looked: np.ndarray, moving: np.ndarray
+) -> np.ndarray | None:
+    """B's shift onto A read only where `looked` (in A) and `moving` (in B) are True.
+
+    Masked normalised cross-correlation (Padfield's, in scikit-image) on
+    the looked-at box reduced to :data:`_MASKED_SIDE`, then the peak of the correlation
+    coefficient over the looked-at pixels, B moved by sub-pixel steps. Both
+    see only the masks' pixels: nothing stays put to pull the estimate.
+    None when the reduced masks keep too few pixels.
+    """
+    # The box of what is looked at, and as far around it as "auto" shifts:
+    # a small looked-at area keeps its detail in the reduced copy.
+    h, w = ga.shape
+    reach = int(np.ceil(_AUTO_MAX_SHIFT_FRACTION * min(h, w))) + 1
+    rows, cols = np.flatnonzero(looked.any(axis=1)), np.flatnonzero(looked.any(axis=0))
+    box = (
+        slice(max(rows[0] - reach, 0), min(rows[-1] + 1 + reach, h)),
+        slice(max(cols[0] - reach, 0), min(cols[-1] + 1 + reach, w)),
+    )
+    k = max(1, int(np.ceil(max(ga[box].shape) / _MASKED_SIDE)))
+    pieces = [ga[box], gb[box], looked[box], moving[box]]
+    if k > 1:
+        pieces = [sktransform.downscale_local_mean(x.astype(np.float32), (k, k)) for x in pieces]
+        pieces[2:] = [mask > 0.5 for mask in pieces[2:]]
+    if min(np.count_nonzero(mask) for mask in pieces[2:]) < _PEAK_MIN_PIXELS:
+        return None  # (a comb of ignored lines: read as a whole instead)
+    coarse = phase_cross_correlation(
+        pieces[0], pieces[1], reference_mask=pieces[2], moving_mask=pieces[3]
+    )[0]
+    return _correlation_peak(ga, gb, looked & moving, np.asarray(coarse, float) * k, k)
+
+
+def _correlation_peak(
+    reference: np.ndarray, moving: np.ndarray, where: np.ndarray, shift, step: float
+) -> np.ndarray:
+    """The shift near `shift` that maximises the correlation of `reference` and moved `moving`.
+
+    The correlation coefficient is taken over `where` (less a margin the
+    moves cannot reach past); each axis is stepped to the vertex of the
+    parabola through three moves, `step` apart (again while the vertex lies
+    beyond half a step), then a quarter of that, down to
+    :data:`_PEAK_PRECISION`. `shift` unchanged when too few pixels are left.
+    """
+    shift = np.array(shift, float)
+    margin = int(np.ceil(np.abs(shift).max() + 1.5 * step)) + 2
+    inner = ndi.binary_erosion(where, iterations=margin, border_value=0)
+    if np.count_nonzero(inner) < _PEAK_MIN_PIXELS:
+        return shift
+    rows, cols = np.flatnonzero(inner.any(axis=1)), np.flatnonzero(inner.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    # A strided sample of the looked-at pixels is as good as all (the
+    # correlation of a few ten thousand pixels does not wobble).
+    rows, cols = np.nonzero(inner[r0:r1, c0:c1])
+    stride = max(1, rows.size // _PEAK_SAMPLES)
+    rows, cols = rows[::stride], cols[::stride]
+    ref = reference[r0:r1, c0:c1][rows, cols]
+    ref = ref - ref.mean()
+    # B's crop holds every pixel a move reads (the margin keeps it inside the
+    # image), as cubic-spline coefficients: linear interpolation smooths B
+    # the more the nearer a move is to half a pixel, which pulls the peak to
+    # whole pixels.
+    part = ndi.spline_filter(
+        moving[r0 - margin : r1 + margin, c0 - margin : c1 + margin], output=np.float32
+    )
+    at_rows, at_cols = rows + margin, cols + margin
+
+    def correlation(at: np.ndarray) -> float:
+        # ndi.shift's convention: the moved image at p is the image at p - at.
+        where_read = np.stack([at_rows - at[0], at_cols - at[1]])
+        values = ndi.map_coordinates(part, where_read, order=3, mode="nearest", prefilter=False)
+        values = values - values.mean()
+        norm = float(np.sqrt(np.dot(ref, ref) * np.dot(values, values)))
+        return float(np.dot(ref, values)) / norm if norm else 0.0
+
+    current = correlation(shift)
+    while True:
+        for _ in range(_PEAK_ROUNDS):
+            far = False  # (a vertex beyond half a step: this step again)
+            for axis in (0, 1):
+                unit = np.zeros(2)
+                unit[axis] = 1.0
+                below, above = correlation(shift - step * unit), correlation(shift + step * unit)
+                bend = below - 2 * current + above
+                if bend < 0:
+                    offset = float(np.clip(step * (below - above) / (2 * bend), -step, step))
+                else:  # on a slope: walk up it
+                    offset = step if above > below else -step if below > above else 0.0
+                if offset:
+                    shift = shift + offset * unit
+                    current = correlation(shift)
+                far |= abs(offset) > step / 2
+            if not far:
+                break
+        if step <= _PEAK_PRECISION:
+            return shift
+        step = max(step / 4, _PEAK_PRECISION)
 
 
 def _small_gray(image: np.ndarray, factor: int) -> np.ndarray:
@@ -321,8 +453,7 @@ def _estimate_shift(
     """B's shift onto A: phase correlation of the reduced copies, refined at full size.
 
     With ignored areas (`ignored`, and `looked`, its reduced complement),
-    both copies are faded out towards them, so that only what the user looks
-    at is matched.
+    only what the user looks at is matched (:func:`_masked_shift`).
     """
     factor = _downscale_factor(a.shape)
     ga, gb = small
@@ -332,20 +463,9 @@ def _estimate_shift(
         small_valid = (
             _small_gray(np.repeat(valid[..., None], 3, -1).astype(np.float32), factor) > 0.999
         )
-    if small_valid.all() and looked is not None:
-        # The fade stays put while B's content moves under it, which pulls the
-        # estimate towards zero (by a tenth of the shift and more on a narrow
-        # area): B is moved by the estimate and what is left measured again.
-        weight = _fade(looked, edges=True)
-        faded_a = _faded(ga, looked, weight)
-        upsample = _UPSAMPLE if factor == 1 else 2 * factor
-        shift = np.zeros(2)
-        for _ in range(_FADED_STEPS):
-            moved = ndi.shift(gb, shift, order=1, mode="nearest") if shift.any() else gb
-            step = _phase_shift(faded_a, _faded(moved, looked, weight), upsample, taper=False)
-            shift = shift + step
-            if np.abs(step).max() < 1 / upsample:
-                break
+    shift = None if looked is None else _masked_shift(ga, gb, looked, small_valid & looked)
+    if shift is not None:
+        pass
     elif small_valid.all():
         # Up to _REGISTRATION_SIDE the image is compared whole and untapered
         # (a taper moves the estimate for anti-aliased renders such as
@@ -357,44 +477,45 @@ def _estimate_shift(
         else:
             shift = _phase_shift(ga, gb, 2 * factor)
     else:
-        reference = np.ones_like(small_valid) if looked is None else looked
         shift = phase_cross_correlation(
-            ga, gb, reference_mask=reference, moving_mask=small_valid & reference
+            ga, gb, reference_mask=np.ones_like(small_valid), moving_mask=small_valid
         )[0]
     shift = np.asarray(shift, float) * factor
     if factor > 1:
         # Refine at full resolution on a central window, after the coarse shift.
-        shift = shift + _refine_shift(a, b, shift, ignored)
+        shift = shift + _refine_shift(a, b, shift, ignored, valid)
     return float(shift[0]), float(shift[1])
 
 
 def _refine_shift(
-    a: np.ndarray, b: np.ndarray, coarse: np.ndarray, ignored: np.ndarray | None = None
+    a: np.ndarray,
+    b: np.ndarray,
+    coarse: np.ndarray,
+    ignored: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
 ) -> np.ndarray:
     """What is left of the shift after `coarse`, on a window of the full-size images.
 
-    The central window, or with ignored areas the one of five (the centre
-    and the quarters' centres) that holds the most looked-at pixels, faded
-    out towards the ignored ones; nothing when under a tenth of it is looked at.
+    The central window; with ignored areas, the window (of the centre, the
+    quarters' centres and the looked-at area's centre) that holds the most
+    looked-at pixels, refined to the peak of their correlation.
     """
     h, w = a.shape[:2]
-    side = min(_REGISTRATION_SIDE, h, w)
+    side = min(_REGISTRATION_SIDE if ignored is None else _PEAK_SIDE, h, w)
     r0, c0 = (h - side) // 2, (w - side) // 2
-    looked = None
     if ignored is not None:
-        candidates = [(r0, c0)] + [
+        rows, cols = np.flatnonzero((~ignored).any(axis=1)), np.flatnonzero((~ignored).any(axis=0))
+        centres = [(0.5, 0.5), (0.25, 0.25), (0.25, 0.75), (0.75, 0.25), (0.75, 0.75)]
+        centres.append(((rows[0] + rows[-1]) / 2 / h, (cols[0] + cols[-1]) / 2 / w))
+        candidates = [
             (
                 min(max(int(y * h) - side // 2, 0), h - side),
                 min(max(int(x * w) - side // 2, 0), w - side),
             )
-            for y in (0.25, 0.75)
-            for x in (0.25, 0.75)
+            for y, x in centres
         ]
         counts = [np.count_nonzero(~ignored[r : r + side, c : c + side]) for r, c in candidates]
         r0, c0 = candidates[int(np.argmax(counts))]
-        looked = ~ignored[r0 : r0 + side, c0 : c0 + side]
-        if max(counts) < 0.1 * side * side:
-            return np.zeros(2)
     window = (slice(r0, r0 + side), slice(c0, c0 + side))
     ga = rgb2gray(a[window]).astype(np.float32)
     # Only the window of the moved B is used: move just the part of B that
@@ -408,10 +529,16 @@ def _refine_shift(
     part = rgb2gray(b[tuple(source)]).astype(np.float32)
     moved = ndi.shift(part, coarse, order=1, mode="nearest")
     moved = moved[r0 - source[0].start :, c0 - source[1].start :][:side, :side]
-    if looked is not None and not looked.all():
-        weight = _fade(looked, edges=True)
-        ga, moved = _faded(ga, looked, weight), _faded(moved, looked, weight)
-        fine = _phase_shift(ga, moved, _UPSAMPLE, taper=False)
+    if ignored is not None:
+        where = ~ignored[window]
+        if valid is not None and not valid.all():
+            # Where the moved B has content, on the window alone.
+            moved_valid = ndi.shift(valid[tuple(source)].astype(np.float32), coarse, order=1)
+            where &= (
+                moved_valid[r0 - source[0].start :, c0 - source[1].start :][:side, :side] > 0.999
+            )
+        # (The reduced copy's estimate is good to a few tenths of a full-size pixel.)
+        fine = _correlation_peak(ga, moved, where, np.zeros(2), 0.5) if where.any() else 0
     else:
         fine = _phase_shift(ga, moved, _UPSAMPLE)
     return np.clip(fine, -1.0, 1.0)
@@ -714,7 +841,13 @@ def _homography(
 
     factor = _downscale_factor(a.shape)
     ga, gb = _small_gray(a, factor), _small_gray(b, factor)
-    looked = None if ignored is None else _small_looked(ignored, factor)
+    looked = None if ignored is None else _looked_for_registration(ignored, factor)
+    if looked is not None:
+        # Ignored areas (of A's frame; B moved little) are made flat, so that
+        # ORB spends its keypoints on what is looked at, and the features
+        # whose patch reaches the flat fill's edge are not matched.
+        far = ndi.distance_transform_edt(looked) > _ORB_PATCH
+        ga, gb = (np.where(looked, g, np.float32(g[looked].mean())) for g in (ga, gb))
     keypoints, descriptors = [], []
     for gray in (ga, gb):
         orb = ORB(n_keypoints=1000, fast_threshold=0.05)
@@ -723,11 +856,8 @@ def _homography(
         except (RuntimeError, ValueError):  # ValueError: too small for ORB's pyramid
             orb.keypoints = np.empty((0, 2))
         if looked is not None and len(orb.keypoints):
-            # Features in ignored areas (of A's frame; B moved little) are not matched.
             rows, cols = np.round(orb.keypoints).astype(int).T
-            seen = looked[
-                np.clip(rows, 0, looked.shape[0] - 1), np.clip(cols, 0, looked.shape[1] - 1)
-            ]
+            seen = far[np.clip(rows, 0, far.shape[0] - 1), np.clip(cols, 0, far.shape[1] - 1)]
             orb.keypoints, orb.descriptors = orb.keypoints[seen], orb.descriptors[seen]
         if len(orb.keypoints) < 8:
             raise ImageDiffError(
@@ -757,6 +887,13 @@ def _homography(
     # warp's Cython kernel refuses read-only buffers, and loaded images are read-only.
     warped = sktransform.warp(np.array(b), model, order=1, mode="edge", preserve_range=True)
     warped_valid = sktransform.warp(valid.astype(np.float32), model, order=1, cval=0.0) > 0.999
+    seen = warped_valid if ignored is None else warped_valid & ~ignored
+    if np.count_nonzero(seen) < 0.5 * np.count_nonzero(valid if ignored is None else ~ignored):
+        # A transform fitted to a few matches can throw B out of the frame.
+        raise ImageDiffError(
+            "alignment 'homography' found a transform that moves B mostly out of A's frame; "
+            "check that the images show the same scene, or use align='translation'."
+        )
     # B's content moves by A's point minus where B showed it (centre - M centre):
     # a translation's own shift, and for a homography its move at the centre.
     centre = np.array([(a.shape[1] - 1) / 2, (a.shape[0] - 1) / 2, 1.0])  # (col, row, 1)

@@ -774,7 +774,7 @@ def _busy_text(changed: set[str], first: bool) -> str:
         return "computing the comparison…"
     slow = sorted(changed - _PREVIEWABLE)
     if slow:
-        return f"computing ({', '.join(slow)} changed: scoring again)…"
+        return f"computing ({', '.join(slow)} changed: comparing again)…"
     return "computing the full-resolution result…"
 
 
