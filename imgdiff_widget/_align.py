@@ -464,9 +464,7 @@ def _estimate_shift(
             _small_gray(np.repeat(valid[..., None], 3, -1).astype(np.float32), factor) > 0.999
         )
     shift = None if looked is None else _masked_shift(ga, gb, looked, small_valid & looked)
-    if shift is not None:
-        pass
-    elif small_valid.all():
+    if shift is None and small_valid.all():
         # Up to _REGISTRATION_SIDE the image is compared whole and untapered
         # (a taper moves the estimate for anti-aliased renders such as
         # pixelmatch's 5a/5b by a quarter pixel, which "auto" would apply).
@@ -476,7 +474,7 @@ def _estimate_shift(
             shift = _phase_shift(ga, gb, _UPSAMPLE, taper=False)
         else:
             shift = _phase_shift(ga, gb, 2 * factor)
-    else:
+    elif shift is None:
         shift = phase_cross_correlation(
             ga, gb, reference_mask=np.ones_like(small_valid), moving_mask=small_valid
         )[0]
