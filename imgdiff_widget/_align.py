@@ -336,57 +336,79 @@ def _masked_shift(
     pieces = [ga[box], gb[box], looked[box], moving[box]]
     if k > 1:
         pieces = [sktransform.downscale_local_mean(x.astype(np.float32), (k, k)) for x in pieces]
-        pieces[2:] = [mask > 0.5 for mask in pieces[2:]]
+        pieces[2:] = [mask > 0.999 for mask in pieces[2:]]  # (no ignored pixel let in)
     if min(np.count_nonzero(mask) for mask in pieces[2:]) < _PEAK_MIN_PIXELS:
         return None  # (a comb of ignored lines: read as a whole instead)
     coarse = phase_cross_correlation(
         pieces[0], pieces[1], reference_mask=pieces[2], moving_mask=pieces[3]
     )[0]
-    return _correlation_peak(ga, gb, looked & moving, np.asarray(coarse, float) * k, k)
+    return _correlation_peak(ga, gb, looked, np.asarray(coarse, float) * k, k, moving)
 
 
 def _correlation_peak(
-    reference: np.ndarray, moving: np.ndarray, where: np.ndarray, shift, step: float
+    reference: np.ndarray,
+    moving: np.ndarray,
+    where: np.ndarray,
+    shift,
+    step: float,
+    moving_valid: np.ndarray | None = None,
 ) -> np.ndarray:
     """The shift near `shift` that maximises the correlation of `reference` and moved `moving`.
 
-    The correlation coefficient is taken over `where` (less a margin the
-    moves cannot reach past); each axis is stepped to the vertex of the
-    parabola through three moves, `step` apart (again while the vertex lies
-    beyond half a step), then a quarter of that, down to
+    The correlation coefficient is taken over `where` (A's looked-at pixels:
+    moved B shows there what A does), less a margin at the image's edge and,
+    given `moving_valid` (where B has content), where the moved B has none.
+    The best whole-pixel move within `step` of `shift` comes first (one
+    axis at a time can climb a side peak); then each axis is stepped to the
+    vertex of the parabola through three moves, a pixel apart (again while
+    the vertex lies beyond half a step), then a quarter of that, down to
     :data:`_PEAK_PRECISION`. `shift` unchanged when too few pixels are left.
     """
     shift = np.array(shift, float)
-    margin = int(np.ceil(np.abs(shift).max() + 1.5 * step)) + 2
-    inner = ndi.binary_erosion(where, iterations=margin, border_value=0)
+    radius = int(np.ceil(step))
+    margin = int(np.ceil(np.abs(shift).max())) + radius + 3
+    inner = np.zeros(where.shape, bool)
+    inner[margin:-margin, margin:-margin] = where[margin:-margin, margin:-margin]
+    if moving_valid is not None and not moving_valid.all():
+        inner &= ndi.binary_erosion(moving_valid, iterations=margin, border_value=1)
     if np.count_nonzero(inner) < _PEAK_MIN_PIXELS:
         return shift
-    rows, cols = np.flatnonzero(inner.any(axis=1)), np.flatnonzero(inner.any(axis=0))
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    # A strided sample of the looked-at pixels is as good as all (the
-    # correlation of a few ten thousand pixels does not wobble).
-    rows, cols = np.nonzero(inner[r0:r1, c0:c1])
-    stride = max(1, rows.size // _PEAK_SAMPLES)
-    rows, cols = rows[::stride], cols[::stride]
-    ref = reference[r0:r1, c0:c1][rows, cols]
-    ref = ref - ref.mean()
+    # A random sample of the looked-at pixels is as good as all (a strided
+    # one can fall in one column phase and make a peak of its own).
+    rows, cols = np.nonzero(inner)
+    if rows.size > _PEAK_SAMPLES:
+        keep = np.sort(np.random.default_rng(0).choice(rows.size, _PEAK_SAMPLES, replace=False))
+        rows, cols = rows[keep], cols[keep]
+    ref = reference[rows, cols] - reference[rows, cols].mean()
+    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     # B's crop holds every pixel a move reads (the margin keeps it inside the
     # image), as cubic-spline coefficients: linear interpolation smooths B
     # the more the nearer a move is to half a pixel, which pulls the peak to
     # whole pixels.
-    part = ndi.spline_filter(
-        moving[r0 - margin : r1 + margin, c0 - margin : c1 + margin], output=np.float32
-    )
-    at_rows, at_cols = rows + margin, cols + margin
+    crop = moving[r0 - margin : r1 + margin, c0 - margin : c1 + margin]
+    part = ndi.spline_filter(crop, output=np.float32)
+    at_rows, at_cols = rows - r0 + margin, cols - c0 + margin
 
-    def correlation(at: np.ndarray) -> float:
-        # ndi.shift's convention: the moved image at p is the image at p - at.
-        where_read = np.stack([at_rows - at[0], at_cols - at[1]])
-        values = ndi.map_coordinates(part, where_read, order=3, mode="nearest", prefilter=False)
+    def score(values: np.ndarray) -> float:
         values = values - values.mean()
         norm = float(np.sqrt(np.dot(ref, ref) * np.dot(values, values)))
         return float(np.dot(ref, values)) / norm if norm else 0.0
 
+    def correlation(at: np.ndarray) -> float:
+        # ndi.shift's convention: the moved image at p is the image at p - at.
+        where_read = np.stack([at_rows - at[0], at_cols - at[1]])
+        return score(
+            ndi.map_coordinates(part, where_read, order=3, mode="nearest", prefilter=False)
+        )
+
+    y0, x0 = (int(v) for v in np.round(shift))
+    moves = [
+        (y0 + dy, x0 + dx)
+        for dy in range(-radius, radius + 1)
+        for dx in range(-radius, radius + 1)
+    ]
+    shift = np.array(max(moves, key=lambda m: score(crop[at_rows - m[0], at_cols - m[1]])), float)
+    step = 1.0
     current = correlation(shift)
     while True:
         for _ in range(_PEAK_ROUNDS):
@@ -536,7 +558,7 @@ def _refine_shift(
                 moved_valid[r0 - source[0].start :, c0 - source[1].start :][:side, :side] > 0.999
             )
         # (The reduced copy's estimate is good to a few tenths of a full-size pixel.)
-        fine = _correlation_peak(ga, moved, where, np.zeros(2), 0.5) if where.any() else 0
+        fine = _correlation_peak(ga, moved, where, np.zeros(2), 1.0) if where.any() else 0
     else:
         fine = _phase_shift(ga, moved, _UPSAMPLE)
     return np.clip(fine, -1.0, 1.0)
