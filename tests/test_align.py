@@ -575,3 +575,53 @@ def test_a_homography_that_throws_b_out_of_the_frame_is_refused(astro, monkeypat
     b = ndi.shift(np.array(astro), (3, -2, 0), order=1, mode="nearest")
     with pytest.raises(ImageDiffError, match="out of A's frame"):
         register(astro, b, np.ones(astro.shape[:2], bool), "homography")
+
+
+def _moved_u8(image: np.ndarray, shift) -> np.ndarray:
+    """A uint8 RGB image moved by a sub-pixel `shift` (cubic splines)."""
+    moved = ndi.shift(image.astype(np.float32), (*shift, 0), order=3, mode="nearest")
+    return np.clip(moved, 0, 255).round().astype(np.uint8)
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    return np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image
+
+
+@pytest.mark.parametrize(
+    ("photo", "shift", "where", "filler", "dark"),
+    [
+        # The peak search one axis at a time climbed a side peak (5 px off).
+        ("rocket", (1.36, 1.18), "corner", "astronaut", False),
+        # A strided pixel sample fell in one column phase (0.9 px off, 66 regions).
+        ("moon", (0.75, -1.3), "left", "astronaut", False),
+        # Half-ignored reduced blocks let the replaced noise in (1.3 px off).
+        ("coffee", (0.12, -1.71), "blobs", "noise", True),
+    ],
+)
+def test_hard_ignore_cases_found_by_review(photo, shift, where, filler, dark):
+    a = _rgb(getattr(data, photo)())
+    if dark:
+        a = (a * 0.1).astype(np.uint8)
+    h, w = a.shape[:2]
+    ignored = np.zeros((h, w), bool)
+    if where == "corner":  # 80 %
+        ignored[int(h * 0.106) :, int(w * 0.106) :] = True
+    elif where == "left":  # 20 %
+        ignored[:, : int(w * 0.2)] = True
+    else:  # 60 % in blobs
+        noise = ndi.gaussian_filter(
+            np.random.default_rng(5).standard_normal((h, w)), min(h, w) / 20
+        )
+        ignored = noise < np.quantile(noise, 0.6)
+    b = _moved_u8(a, shift)
+    rng = np.random.default_rng(1)
+    if filler == "noise":
+        other = rng.integers(0, 256, a.shape, dtype=np.uint8)
+    else:
+        other = transform.resize(data.astronaut(), a.shape, order=1, preserve_range=True)
+    changed = ndi.shift(ignored.astype(np.float32), shift, order=0) > 0.5
+    b[changed] = other.astype(np.uint8)[changed]
+    result = compare(a, b, ignore=ignored)
+    np.testing.assert_allclose(result.shift, (-shift[0], -shift[1]), atol=0.1)
+    near = ndi.binary_dilation(ignored, iterations=3)
+    assert not (result.mask & ~near).any()
