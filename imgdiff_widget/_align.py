@@ -59,30 +59,31 @@ _PATCH_RESIDUAL = 0.35
 # most this many pixels on its long side (it costs about 1 s at 1024 px) ...
 _MASKED_SIDE = 256
 # ... then refined, in B moved by sub-pixel steps, to the peak of the
-# correlation over the looked-at pixels, to this precision (pixels) ...
-_PEAK_PRECISION = 0.05
-# (Each step size is tried again, at most this many times, while the peak lies
-# beyond half a step: a parabola through points a step apart misplaces a
-# sharp peak.)
-_PEAK_ROUNDS = 4
-# ... which needs this many looked-at pixels at least; at full size it is
-# refined on a window of this side (each step moves the whole window).
+# correlation over a random sample of this many looked-at pixels (at least
+# _PEAK_MIN_PIXELS), to this precision (pixels) ...
+_PEAK_SAMPLES = 1 << 14
 _PEAK_MIN_PIXELS = 256
+_PEAK_PRECISION = 0.05
+# ... each step size tried again, at most this many times, while the peak lies
+# beyond half a step (a parabola through points a step apart misplaces a
+# sharp peak) ...
+_PEAK_ROUNDS = 4
+# ... and over 1024 px refined once more at full size, on a window of this
+# side (each step moves the whole window).
+_PEAK_SIDE = 512
 # Fewer looked-at pixels of the reduced copy than this (64 x 64) are too few
 # to register on: the whole picture is read instead; and ignored bits that an
 # opening of this many steps removes (specks, thin lines) are read too.
 _LOOKED_MIN = 4096
 _IGNORE_THIN = 2
-_PEAK_SAMPLES = 1 << 14
-_PEAK_SIDE = 512
 # Half the side of ORB's descriptor patch (scikit-image's, at the first scale):
 # a feature nearer an ignored area than this is not matched.
 _ORB_PATCH = 25
-# A patch of the turn-and-zoom grid is faded out towards ignored pixels over
-# this many pixels of the reduced copy (a sharp cut is an edge of its own) ...
-_IGNORE_FADE = 8
-# ... and a patch of the turn-and-zoom grid is used only when this much of it is looked at.
+# A patch of the turn-and-zoom grid is used only when this much of it is
+# looked at, and faded out towards ignored pixels over this many pixels of the
+# reduced copy (a sharp cut is an edge of its own).
 _PATCH_LOOKED = 0.9
+_IGNORE_FADE = 8
 # The map is refined this many times at most (each fit falls short: the
 # taper pulls every patch's shift towards zero, the less so with the
 # cross-power spectrum whitened, scikit-image's normalization="phase").
@@ -265,7 +266,7 @@ def register(
             return _identity(b, valid)
         return _apply_shift(b, valid, shift)
     if method == "homography":
-        return _homography(a, b, valid, ignored)
+        return _homography(a, b, valid, ignored, looked)
     raise ImageDiffError(f"unknown alignment {method!r}; use one of {ALIGN_METHODS}.")
 
 
@@ -275,6 +276,17 @@ def _identity(b: np.ndarray, valid: np.ndarray) -> Registration:
 
 def _downscale_factor(shape: tuple[int, ...]) -> int:
     return max(1, int(np.ceil(max(shape[:2]) / _REGISTRATION_SIDE)))
+
+
+def _block_counts(mask: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """True pixels in each `factor` x `factor` block of `mask`, and each block's pixels.
+
+    The blocks of :func:`_small_gray` (one cut by the image edge holds what it has).
+    """
+    rows, cols = np.arange(0, mask.shape[0], factor), np.arange(0, mask.shape[1], factor)
+    counts = np.add.reduceat(np.add.reduceat(mask, rows, 0, dtype=np.int32), cols, 1)
+    sizes = np.outer(np.diff(rows, append=mask.shape[0]), np.diff(cols, append=mask.shape[1]))
+    return counts, sizes
 
 
 def _looked_for_registration(ignored: np.ndarray, factor: int) -> np.ndarray | None:
@@ -289,12 +301,7 @@ def _looked_for_registration(ignored: np.ndarray, factor: int) -> np.ndarray | N
     if factor == 1:
         looked = ~ignored
     else:
-        # Ignored pixels per block (a block cut by the image edge counts what it has).
-        rows, cols = np.arange(0, ignored.shape[0], factor), np.arange(0, ignored.shape[1], factor)
-        counts = np.add.reduceat(np.add.reduceat(ignored, rows, 0, dtype=np.int32), cols, 1)
-        sizes = np.outer(
-            np.diff(rows, append=ignored.shape[0]), np.diff(cols, append=ignored.shape[1])
-        )
+        counts, sizes = _block_counts(ignored, factor)
         looked = 2 * counts < sizes
     # (Opened edge-padded: an area ignored up to the image's edge keeps its edge.)
     pad = 2 * _IGNORE_THIN
@@ -482,9 +489,8 @@ def _estimate_shift(
     if valid.all():
         small_valid = np.ones(ga.shape, bool)
     else:
-        small_valid = (
-            _small_gray(np.repeat(valid[..., None], 3, -1).astype(np.float32), factor) > 0.999
-        )
+        counts, sizes = _block_counts(valid, factor)
+        small_valid = counts == sizes  # (blocks wholly inside the overlap)
     shift = None if looked is None else _masked_shift(ga, gb, looked, small_valid & looked)
     if shift is None and small_valid.all():
         # Up to _REGISTRATION_SIDE the image is compared whole and untapered
@@ -852,8 +858,17 @@ def _shift_bilinear(image: np.ndarray, dy: float, dx: float, *, edge: bool) -> n
 
 
 def _homography(
-    a: np.ndarray, b: np.ndarray, valid: np.ndarray, ignored: np.ndarray | None = None
+    a: np.ndarray,
+    b: np.ndarray,
+    valid: np.ndarray,
+    ignored: np.ndarray | None = None,
+    looked: np.ndarray | None = None,
 ) -> Registration:
+    """ORB features matched, a projective transform fitted by RANSAC.
+
+    `ignored` (full size) and `looked` (on the copy reduced by
+    :func:`_downscale_factor`) are :func:`register`'s.
+    """
     # Imported here: skimage.feature pulls in scipy.stats, a second of start-up
     # that every CLI call would pay for a method few calls use.
     from skimage.feature import ORB, match_descriptors
@@ -861,7 +876,6 @@ def _homography(
 
     factor = _downscale_factor(a.shape)
     ga, gb = _small_gray(a, factor), _small_gray(b, factor)
-    looked = None if ignored is None else _looked_for_registration(ignored, factor)
     if looked is not None:
         # Ignored areas (of A's frame; B moved little) are made flat, so that
         # ORB spends its keypoints on what is looked at, and the features
