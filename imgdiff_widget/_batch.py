@@ -49,7 +49,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -530,9 +529,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage_error(f"output {output} is a file; give a folder.")
     if args.workers is not None and args.workers < 1:
         return _usage_error(f"--workers {args.workers}: give 1 or more.")
-    values = {f.name: getattr(args, f.name) for f in fields(DiffParams)}
+    from ._cli import param_values
+
     try:
-        params = DiffParams(**values)
+        params = DiffParams(**param_values(args))
         output.mkdir(parents=True, exist_ok=True)
     except ImageDiffError as exc:
         return _usage_error(str(exc))

@@ -18,7 +18,8 @@ from importlib import resources
 from pathlib import Path
 
 from ._errors import ImageDiffError
-from ._io import DEFAULT_MAX_PIXELS
+from ._io import DEFAULT_MAX_PIXELS, load_mask
+from ._mask import ignore_mask
 from ._params import DiffParams
 from ._pipeline import compare
 
@@ -42,6 +43,10 @@ _HELP = {
         "edge test), false, or auto (pixelmatch's detector alone for pixel, false otherwise)"
     ),
     "ignore": "a rectangle never marked, ROW0,COL0,ROW1,COL1 (repeatable)",
+    "ignore_mask": (
+        "an image of A's size whose painted pixels (neither black nor transparent) are never "
+        "marked; combines with --ignore"
+    ),
     "color": "colour of the marks (any matplotlib colour: red, '#00ff00', C1)",
     "alpha": "opacity of the fill, 0 to 1",
     "style": "fill, outline, boxes, heatmap, or a combination like fill+boxes",
@@ -72,6 +77,23 @@ def _rectangle(text: str) -> tuple[int, int, int, int]:
             f"expected ROW0,COL0,ROW1,COL1 (4 integers), got {text!r}"
         )
     return values  # type: ignore[return-value]
+
+
+def param_values(args: argparse.Namespace) -> dict:
+    """DiffParams' values from the parsed options.
+
+    The ``--ignore-mask`` file is read (painted pixels ignored) and joined to
+    the ``--ignore`` rectangles. Raises ImageDiffError when it cannot be read.
+    """
+    values = {f.name: getattr(args, f.name) for f in fields(DiffParams)}
+    if args.ignore_mask is not None:
+        mask = load_mask(
+            args.ignore_mask, name=f"ignore mask {args.ignore_mask}", max_pixels=args.max_pixels
+        )
+        if args.ignore:
+            mask |= ignore_mask(args.ignore, mask.shape)
+        values["ignore"] = mask
+    return values
 
 
 def _bool(text: str) -> bool:
@@ -114,6 +136,7 @@ def _add_param_options(parser: argparse.ArgumentParser) -> None:
                 metavar="R0,C0,R1,C1",
                 help=_HELP[f.name] + " (default: none)",
             )
+            group.add_argument("--ignore-mask", metavar="FILE", help=_HELP["ignore_mask"])
             continue
         group.add_argument(
             option,
@@ -217,8 +240,8 @@ def _compare_command(args_list: list[str]) -> int:
     parser = _build_parser(demo)
     args = parser.parse_args(args_list[1:] if demo else args_list)
     image_a, image_b = sample_paths() if demo else (args.image_a, args.image_b)
-    values = {f.name: getattr(args, f.name) for f in fields(DiffParams)}
     try:
+        values = param_values(args)
         result = compare(image_a, image_b, max_pixels=args.max_pixels, **values)
         written = result.save(args.output)
     except ImageDiffError as exc:

@@ -8,6 +8,7 @@ visible picture with different hidden colour under alpha = 0 compare equal.
 
 from __future__ import annotations
 
+import contextlib
 import io as _stdio
 import os
 import stat
@@ -20,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ._errors import ImageDiffError, ImageLoadError, ImageShapeError, ImageValueError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageSource", "load_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageSource", "load_image", "load_mask"]
 
 #: Largest image, in pixels, that :func:`load_image` decodes by default. A guard
 #: against decompression bombs that still admits 37 MP full-page screenshots.
@@ -35,6 +36,8 @@ _ARRAY_FIX = "Divide by the maximum (e.g. a / 255) or pass uint8."
 _FILE_FIX = "Save it scaled to [0, 1], or as 8- or 16-bit."
 # Pillow's own bomb check reads a module global; we swap it under a lock.
 _PIL_LIMIT_LOCK = threading.Lock()
+# Pillow's modes of one integer sample per pixel (16- and 32-bit grey).
+_INTEGER_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 # EXIF orientation (tag 0x0112) -> the transpose that shows the image upright.
 _ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -153,6 +156,11 @@ def _check_file(path: Path, label: str) -> None:
 
 
 def _open_and_convert(fh, label: str, max_pixels: int | None) -> np.ndarray:
+    return _from_pil(_open(fh, label), label, max_pixels)
+
+
+def _open(fh, label: str) -> Image.Image:
+    """Pillow's lazy image of an open file (nothing decoded yet), or a clear error."""
     with _PIL_LIMIT_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         saved_limit = Image.MAX_IMAGE_PIXELS
@@ -182,10 +190,10 @@ def _open_and_convert(fh, label: str, max_pixels: int | None) -> np.ndarray:
             ) from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved_limit
-    return _from_pil(pil, label, max_pixels)
+    return pil
 
 
-def _from_pil(pil: Image.Image, label: str, max_pixels: int | None) -> np.ndarray:
+def _check_pixels(pil: Image.Image, label: str, max_pixels: int | None) -> None:
     width, height = pil.size
     if max_pixels is not None and width * height > max_pixels:
         raise ImageLoadError(
@@ -193,20 +201,82 @@ def _from_pil(pil: Image.Image, label: str, max_pixels: int | None) -> np.ndarra
             f"limit of {max_pixels:,} (a guard against decompression bombs); raise "
             "max_pixels (--max-pixels on the command line) if you trust this file."
         )
-    try:
+
+
+def _from_pil(pil: Image.Image, label: str, max_pixels: int | None) -> np.ndarray:
+    _check_pixels(pil, label, max_pixels)
+    with _decoding(label):
         pil.load()
         samples = _tiff_samples(pil)  # (read before turning: the turned copy has no tags)
         # Phones store the camera orientation in EXIF; show it as a viewer does.
-        pil = _upright(pil)
-        if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        pil = _straight_alpha(_upright(pil))
+        if pil.mode in _INTEGER_GREY:
             return _from_integer_grey(np.asarray(pil), label, samples)
         if pil.mode == "F":
             return _from_array(np.asarray(pil), label, fix=_FILE_FIX)
-        if pil.mode in ("La", "RGBa"):
-            # Premultiplied alpha (made in memory): as its straight-alpha twin.
-            pil = pil.convert(pil.mode[:-1] + "A")
-        has_alpha = "A" in pil.getbands() or "transparency" in pil.info
-        arr = np.asarray(pil.convert("RGBA" if has_alpha else "RGB"))
+        arr = np.asarray(pil.convert("RGBA" if _has_alpha(pil) else "RGB"))
+    return _from_array(arr, label)
+
+
+def load_mask(
+    path: str | os.PathLike,
+    *,
+    name: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Load a mask drawn as an image file: True where it is painted.
+
+    Painted means neither black nor transparent, so both usual ways of
+    drawing a mask work: white (or any colour) on black, and strokes of any
+    colour but black on a transparent layer. The EXIF orientation is applied
+    as for images, so the mask lies over the image it was drawn on.
+
+    Raises
+    ------
+    ImageLoadError
+        As :func:`load_image`.
+    """
+    path = Path(path)
+    label = name or str(path)
+    _check_file(path, label)
+    try:
+        with open(path, "rb") as fh:
+            pil = _open(fh, label)
+            _check_pixels(pil, label, max_pixels)
+            with _decoding(label):
+                pil = _straight_alpha(_upright(pil))
+                if pil.mode in _INTEGER_GREY or pil.mode == "F":
+                    return np.asarray(pil) != 0
+                if not _has_alpha(pil):
+                    grey = pil.mode in ("1", "L")
+                    values = np.asarray(pil.convert("L" if grey else "RGB"))
+                    return values != 0 if grey else values.any(axis=-1)
+                rgba = np.asarray(pil.convert("RGBA"))
+                painted = rgba[..., 3] > 0
+                painted &= rgba[..., :3].any(axis=-1)
+                return painted
+    except OSError as exc:  # (decoding errors are ImageLoadErrors already)
+        raise ImageLoadError(
+            f"cannot read {label}: {exc.strerror or exc}; check that you may read it."
+        ) from None
+    except MemoryError:
+        raise ImageLoadError(f"not enough memory to load {label}; free memory.") from None
+
+
+def _straight_alpha(pil: Image.Image) -> Image.Image:
+    """Premultiplied alpha (PIL's La and RGBa, made in memory) as its straight-alpha twin."""
+    return pil.convert(pil.mode[:-1] + "A") if pil.mode in ("La", "RGBa") else pil
+
+
+def _has_alpha(pil: Image.Image) -> bool:
+    return "A" in pil.getbands() or "transparency" in pil.info
+
+
+@contextlib.contextmanager
+def _decoding(label: str):
+    """Turn whatever a damaged file raises while decoding into an ImageLoadError."""
+    try:
+        yield
     except (MemoryError, ImageDiffError):
         raise
     except Exception as exc:  # a damaged file raises anything
@@ -215,7 +285,6 @@ def _from_pil(pil: Image.Image, label: str, max_pixels: int | None) -> np.ndarra
             "probably truncated or corrupt, or in a form Pillow does not support: "
             "export it again."
         ) from None
-    return _from_array(arr, label)
 
 
 def _is_tiff(fh) -> bool:

@@ -162,7 +162,11 @@ class DiffParams:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "ignore" and isinstance(value, np.ndarray):
-                value = {"mask_shape": list(value.shape), "pixels": int(value.sum())}
+                value = {
+                    "mask_shape": list(value.shape),
+                    "pixels": int(value.sum()),
+                    "sha1": _hashable(value)[1],  # tells two masks of one size apart
+                }
             elif f.name == "ignore" and value is not None:
                 value = [list(r) for r in value]
             elif isinstance(value, (tuple, list, np.ndarray)):

@@ -106,6 +106,37 @@ def test_rerun_skips_finished_pairs(folders, count_compares):
     assert summary.loc["corrupt", "status"] == "error"
 
 
+def test_ignore_mask_file_and_a_changed_mask_recomputes(folders, count_compares, tmp_path):
+    left, _, out = folders
+    width, height = Image.open(left / "alpha.png").size  # the three pairs' size
+    half = height // 2
+    drawn = np.zeros((height, width), np.uint8)
+    drawn[:half] = 255  # the top half
+    Image.fromarray(drawn).save(tmp_path / "top.png")
+    assert _run(folders, "--ignore-mask", str(tmp_path / "top.png")) == 1
+    summary = _summary(out)
+    assert summary.loc[list(GOOD), "status"].tolist() == ["ok"] * 3
+    # (The pair with no partner is unmatched; the corrupt one fails at loading.)
+    marks = [np.asarray(Image.open(out / name / "mask.png"))[:half] for name in GOOD]
+    assert not any(mark.any() for mark in marks)
+    count_compares.clear()
+    assert _run(folders, "--ignore-mask", str(tmp_path / "top.png")) == 1
+    assert count_compares == []
+    # Another mask of that size, painting as many pixels: the pairs are compared again.
+    Image.fromarray(drawn[::-1].copy()).save(tmp_path / "bottom.png")
+    assert _run(folders, "--ignore-mask", str(tmp_path / "bottom.png")) == 1
+    assert sorted(count_compares) == sorted(GOOD)
+    marks = [np.asarray(Image.open(out / name / "mask.png"))[-half:] for name in GOOD]
+    assert not any(mark.any() for mark in marks)
+
+
+def test_a_bad_ignore_mask_is_a_usage_error(folders, tmp_path, capsys):
+    assert _run(folders, "--ignore-mask", str(tmp_path / "none.png")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"ignore mask {tmp_path / 'none.png'}: no such file" in err[0]
+
+
 def test_interrupted_run_resumes_without_recomputing(folders, count_compares, monkeypatch):
     out = folders[2]
     counting = pipeline.DiffPipeline.run

@@ -122,6 +122,51 @@ def test_ignore_option_in_process(pair, tmp_path, capsys):
     assert summary["params"]["ignore"] == [[15, 25, 40, 55], [0, 0, 1, 1]]
 
 
+def test_ignore_mask_file(pair, tmp_path, capsys):
+    # White on black, and a stroke on a transparent layer: both mean "ignore here".
+    drawn = np.zeros((60, 80), np.uint8)
+    drawn[15:40, 25:55] = 255
+    Image.fromarray(drawn).save(tmp_path / "grey.png")
+    layer = np.zeros((60, 80, 4), np.uint8)
+    layer[..., :3] = 255  # hidden colour under alpha 0 does not count
+    layer[15:40, 25:55] = (255, 0, 0, 255)
+    Image.fromarray(layer).save(tmp_path / "layer.png")
+    for mask in ("grey.png", "layer.png"):
+        out = tmp_path / f"out-{mask}"
+        assert main([*map(str, pair), "-o", str(out), "--ignore-mask", str(tmp_path / mask)]) == 0
+        assert capsys.readouterr().out.startswith("0 region(s) differ")
+        ignored = json.loads((out / "regions.json").read_text())["params"]["ignore"]
+        assert ignored["pixels"] == 25 * 30
+    # Half the change in the mask, the other half in a rectangle: nothing left.
+    drawn[:] = 0
+    drawn[15:40, 25:40] = 255
+    Image.fromarray(drawn).save(tmp_path / "half.png")
+    args = [*map(str, pair), "--ignore-mask", str(tmp_path / "half.png")]
+    assert main([*args, "-o", str(tmp_path / "half")]) == 0
+    assert capsys.readouterr().out.startswith("1 region(s) differ")
+    assert main([*args, "-o", str(tmp_path / "both"), "--ignore", "15,38,40,55"]) == 0
+    assert capsys.readouterr().out.startswith("0 region(s) differ")
+
+
+def test_bad_ignore_mask_file_is_one_line(pair, tmp_path, capsys):
+    Image.fromarray(np.zeros((30, 40), np.uint8)).save(tmp_path / "small.png")
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    for mask, phrase in (
+        ("missing.png", "no such file"),
+        ("junk.png", "not an image file"),
+        ("small.png", "pass a mask of image A's size"),
+    ):
+        out = tmp_path / "out"
+        code = main([*map(str, pair), "-o", str(out), "--ignore-mask", str(tmp_path / mask)])
+        assert code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        assert phrase in err[0]
+        if mask != "small.png":
+            assert f"ignore mask {tmp_path / mask}" in err[0]
+        assert not out.exists()
+
+
 def test_bad_inputs_one_line_no_traceback(tmp_path, pair):
     missing = tmp_path / "missing.png"
     truncated = tmp_path / "half.png"

@@ -17,6 +17,7 @@ from imgdiff_widget import (
     compare,
     load_image,
 )
+from imgdiff_widget._io import load_mask
 
 
 def _png_bytes(image: Image.Image, **kwargs) -> bytes:
@@ -304,6 +305,10 @@ def test_bad_files(tmp_path, kind, phrase):
     assert str(path) in str(info.value)
     with pytest.raises(ImageLoadError, match="custom name"):
         load_image(path, name="custom name")
+    # A mask file fails as an image file does.
+    with pytest.raises(ImageLoadError, match=phrase) as info:
+        load_mask(path)
+    assert str(path) in str(info.value)
     # Through compare, the message says which of the two inputs is bad.
     good = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(ImageLoadError) as info:
@@ -550,3 +555,64 @@ def test_a_pil_image_opened_from_a_file_is_never_written_over(tmp_path, rgb8):
     with pytest.raises(ImageDiffError, match=r"refusing to write .*mask\.png"):
         result.save(tmp_path)
     assert path.read_bytes() == before
+
+
+# --- masks drawn as image files ----------------------------------------------
+
+
+def _painted() -> np.ndarray:
+    painted = np.zeros((20, 30), bool)
+    painted[4:9, 3:12] = True
+    painted[15, 25] = True
+    return painted
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda p: Image.fromarray(p.astype(np.uint8) * 255),  # white on black
+        lambda p: Image.fromarray(p).convert("1"),  # bilevel
+        lambda p: Image.fromarray(p.astype(np.uint16) * 1000),  # 16-bit grey
+        lambda p: Image.fromarray(np.where(p[..., None], (0, 0, 90), (0, 0, 0)).astype(np.uint8)),
+        # Strokes on a transparent layer; the hidden colour under alpha 0 does not count.
+        lambda p: Image.fromarray(
+            np.where(p[..., None], (255, 0, 0, 255), (255, 255, 255, 0)).astype(np.uint8)
+        ),
+        lambda p: Image.fromarray(  # grey + alpha
+            np.where(p[..., None], (200, 255), (255, 0)).astype(np.uint8), "LA"
+        ),
+        lambda p: Image.fromarray(p.astype(np.uint8) * 255).convert("P"),
+    ],
+    ids=["L", "1", "I;16", "RGB", "RGBA", "LA", "P"],
+)
+def test_a_mask_file_is_true_where_painted(tmp_path, draw):
+    path = tmp_path / "mask.png"
+    draw(_painted()).save(path)
+    mask = load_mask(path)
+    assert mask.dtype == bool
+    np.testing.assert_array_equal(mask, _painted())
+
+
+def test_black_strokes_and_transparency_are_not_painted(tmp_path):
+    layer = np.zeros((20, 30, 4), np.uint8)
+    layer[4:9, 3:12] = (0, 0, 0, 255)  # black, opaque
+    Image.fromarray(layer).save(tmp_path / "black.png")
+    assert not load_mask(tmp_path / "black.png").any()
+
+
+def test_a_mask_file_is_turned_as_its_exif_says(tmp_path):
+    stored = np.zeros((20, 40), np.uint8)  # H=20, W=40
+    stored[:10, :10] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(stored).save(tmp_path / "turned.png", exif=exif.tobytes())
+    mask = load_mask(tmp_path / "turned.png")
+    np.testing.assert_array_equal(mask, np.rot90(stored, k=-1) > 0)
+
+
+def test_a_mask_file_respects_max_pixels(tmp_path):
+    path = tmp_path / "big.png"
+    Image.fromarray(np.zeros((100, 120), np.uint8)).save(path)
+    with pytest.raises(ImageLoadError, match=r"120x100.*max_pixels"):
+        load_mask(path, max_pixels=11_999)
+    assert load_mask(path, max_pixels=12_000).shape == (100, 120)

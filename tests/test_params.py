@@ -232,4 +232,12 @@ def test_to_dict_is_json_ready():
     for params in (DiffParams(), DiffParams(ignore=[(0, 0, 1, 1)]), DiffParams(ignore=mask)):
         data = json.loads(json.dumps(params.to_dict()))
         assert set(data) == {f.name for f in dataclasses.fields(DiffParams)}
-    assert DiffParams(ignore=mask).to_dict()["ignore"] == {"mask_shape": [3, 3], "pixels": 1}
+    summary = DiffParams(ignore=mask).to_dict()["ignore"]
+    assert {key: summary[key] for key in ("mask_shape", "pixels")} == {
+        "mask_shape": [3, 3],
+        "pixels": 1,
+    }
+    # Another mask of that size and count is told apart (batch's resume compares these).
+    other = np.zeros((3, 3), bool)
+    other[0, 2] = True
+    assert DiffParams(ignore=other).to_dict()["ignore"]["sha1"] != summary["sha1"]
