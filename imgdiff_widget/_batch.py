@@ -395,8 +395,12 @@ def run_pair(
     params: DiffParams,
     directory: Path,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    protect: tuple[Path, ...] = (),
 ) -> dict:
-    """Compare one pair and write its outputs; never raises for a bad pair."""
+    """Compare one pair and write its outputs; never raises for a bad pair.
+
+    `protect`: more files never to write over (the ignore mask's).
+    """
     from ._export import atomic_write
     from ._pipeline import compare
 
@@ -409,7 +413,7 @@ def run_pair(
         before = _fingerprint(params, a, b) if a.exists() and b.exists() else None
         sources = (fetch(str(path), max_pixels) for path in (a, b))
         result = compare(*sources, params=params, max_pixels=max_pixels)
-        result.save(directory)
+        result.save(directory, protect=protect)
     except Exception as exc:
         return row | {"status": "error", "error": describe(exc), "time": _since(start)}
     row |= {
@@ -539,6 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         return _usage_error(f"cannot create output folder {output}: {exc.strerror}.")
 
+    # The ignore mask's file is an input too: no pair's output goes over it.
+    protect = (Path(args.ignore_mask).absolute(),) if args.ignore_mask else ()
     pairs, rows = pair_folders(left, right)
     for row in rows:
         print(f"{PROG}: {row['status']}: {row['name']}: {row['error']}", file=sys.stderr)
@@ -548,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if done is not None:
             rows.append(done | {"status": "skipped"})
         else:
-            todo.append((name, a, b, params, output / name, args.max_pixels))
+            todo.append((name, a, b, params, output / name, args.max_pixels, protect))
     meta = {
         "left": str(left.resolve()),
         "right": str(right.resolve()),

@@ -243,7 +243,7 @@ def _compare_command(args_list: list[str]) -> int:
     try:
         values = param_values(args)
         result = compare(image_a, image_b, max_pixels=args.max_pixels, **values)
-        written = result.save(args.output)
+        written = result.save(args.output, protect=[args.ignore_mask] if args.ignore_mask else [])
     except ImageDiffError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -96,7 +96,7 @@ def _check_not_input(path: Path, protected: Iterable[Path | None]) -> None:
     for source in protected:
         if source is not None and _same_file(path, source):
             raise ImageDiffError(
-                f"refusing to write {path}: it is one of the input images. Choose "
+                f"refusing to write {path}: it is one of the inputs. Choose "
                 "another output directory."
             )
 
@@ -117,7 +117,9 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_result(result: DiffResult, directory: Path) -> dict[str, Path]:
+def write_result(
+    result: DiffResult, directory: Path, protected: Iterable[Path] = ()
+) -> dict[str, Path]:
     """Write a result's four files into `directory`; see :meth:`DiffResult.save`."""
     if directory.exists() and not directory.is_dir():
         raise ImageDiffError(
@@ -137,7 +139,7 @@ def write_result(result: DiffResult, directory: Path) -> dict[str, Path]:
     }
     for name in payloads:
         # Refuse before writing anything, so a refusal leaves no half-written folder.
-        _check_not_input(directory / name, result.sources)
+        _check_not_input(directory / name, [*result.sources, *protected])
         if (directory / name).is_dir():
             raise ImageDiffError(
                 f"cannot write {directory / name}: a directory of that name is in the "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
@@ -171,7 +171,9 @@ class DiffResult:
             "timings": self.timings,
         }
 
-    def save(self, directory: str | Path) -> dict[str, Path]:
+    def save(
+        self, directory: str | Path, *, protect: Iterable[str | Path] = ()
+    ) -> dict[str, Path]:
         """Write overlay_a.png, overlay_b.png, mask.png and regions.json.
 
         Files are written atomically (a temporary file, then a rename) and
@@ -181,6 +183,9 @@ class DiffResult:
         ----------
         directory : str or Path
             Created if missing.
+        protect : iterable of str or Path, optional
+            More files never to write over, e.g. the file an ignore mask was
+            read from.
 
         Returns
         -------
@@ -189,7 +194,7 @@ class DiffResult:
         """
         from ._export import write_result
 
-        return write_result(self, Path(directory))
+        return write_result(self, Path(directory), [Path(p) for p in protect])
 
 
 StageFn = Callable[[Any, DiffParams, "DiffPipeline"], Any]

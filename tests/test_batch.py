@@ -130,6 +130,22 @@ def test_ignore_mask_file_and_a_changed_mask_recomputes(folders, count_compares,
     assert not any(mark.any() for mark in marks)
 
 
+def test_batch_never_writes_over_the_ignore_mask_file(folders):
+    left, _, out = folders
+    width, height = Image.open(left / "alpha.png").size
+    (out / "alpha").mkdir(parents=True)
+    drawn = np.zeros((height, width), np.uint8)
+    drawn[:10] = 255
+    Image.fromarray(drawn).save(out / "alpha" / "mask.png")
+    before = (out / "alpha" / "mask.png").read_bytes()
+    assert _run(folders, "--ignore-mask", str(out / "alpha" / "mask.png")) == 1
+    summary = _summary(out)
+    assert summary.loc["alpha", "status"] == "error"
+    assert "refusing to write" in summary.loc["alpha", "error"]
+    assert summary.loc[["beta", "gamma"], "status"].tolist() == ["ok"] * 2
+    assert (out / "alpha" / "mask.png").read_bytes() == before
+
+
 def test_a_bad_ignore_mask_is_a_usage_error(folders, tmp_path, capsys):
     assert _run(folders, "--ignore-mask", str(tmp_path / "none.png")) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -264,12 +280,16 @@ def test_relative_folders_reach_workers_as_absolute_paths(folders, monkeypatch):
 
     monkeypatch.setattr(batch, "stream", recording)
     monkeypatch.chdir(left.parent)
-    assert main(["left", "right", "-o", "out", "--scheduler", "sync"]) == 1
+    width, height = Image.open(left / "alpha.png").size
+    Image.fromarray(np.zeros((height, width), np.uint8)).save("mask.png")
+    args = ["left", "right", "-o", "out", "--scheduler", "sync", "--ignore-mask", "mask.png"]
+    assert main(args) == 1
     assert seen
-    for _, a, b, _, directory, _ in seen:
+    for _, a, b, _, directory, _, protect in seen:
         assert a.is_absolute()
         assert b.is_absolute()
         assert directory.is_absolute()
+        assert protect == (left.parent / "mask.png",)
     assert (out / "alpha" / "mask.png").is_file()
 
 

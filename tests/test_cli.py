@@ -148,6 +148,23 @@ def test_ignore_mask_file(pair, tmp_path, capsys):
     assert capsys.readouterr().out.startswith("0 region(s) differ")
 
 
+def test_never_writes_over_the_ignore_mask_file(pair, tmp_path, capsys):
+    # The mask drawn over an earlier run's mask.png, saved where it was.
+    out = tmp_path / "out"
+    out.mkdir()
+    drawn = np.zeros((60, 80), np.uint8)
+    drawn[15:40, 25:55] = 255
+    Image.fromarray(drawn).save(out / "mask.png")
+    before = (out / "mask.png").read_bytes()
+    code = main([*map(str, pair), "-o", str(out), "--ignore-mask", str(out / "mask.png")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "refusing to write" in err[0]
+    assert (out / "mask.png").read_bytes() == before
+    assert sorted(os.listdir(out)) == ["mask.png"]  # nothing half-written beside it
+
+
 def test_bad_ignore_mask_file_is_one_line(pair, tmp_path, capsys):
     Image.fromarray(np.zeros((30, 40), np.uint8)).save(tmp_path / "small.png")
     (tmp_path / "junk.png").write_bytes(b"not a png")
