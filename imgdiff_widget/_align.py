@@ -30,6 +30,9 @@ ALIGN_METHODS = ("auto", "none", "translation", "homography")
 # scene: at most this fraction of a side, or _AUTO_SIZE_PIXELS, whichever is larger.
 _AUTO_SIZE_FRACTION = 0.02
 _AUTO_SIZE_PIXELS = 8
+# ... and resizes B when it has A's shape at another scale, both this many
+# pixels on a side at least (below, the shapes of a few pixels agree by chance).
+_AUTO_RESCALED_MIN_SIDE = 32
 # Translation is estimated on a copy at most this many pixels on its long side.
 _REGISTRATION_SIDE = 1024
 # "auto" applies a shift only when it lowers the mismatch by this fraction.
@@ -103,12 +106,22 @@ class Frame:
     extra : ndarray of bool, shape (H, W)
         Pixels present in only one image that count as a difference
         (size policy "pad"); empty otherwise.
+    a_matched : ndarray of float32, shape (H, W, 3), or None
+        A with no finer detail than B holds, when B was enlarged to A's size
+        ("resize" of a smaller B): B is compared with this, A is shown.
+        None when B is compared with A itself.
     """
 
     a: np.ndarray
     b: np.ndarray
     valid: np.ndarray
     extra: np.ndarray
+    a_matched: np.ndarray | None = None
+
+    @property
+    def compared_a(self) -> np.ndarray:
+        """The A that B is compared with (see `a_matched`)."""
+        return self.a if self.a_matched is None else self.a_matched
 
 
 @dataclass(frozen=True)
@@ -149,9 +162,13 @@ def fit_frame(a: np.ndarray, b: np.ndarray, policy: str = "auto") -> Frame:
         What to do when the sizes differ. "error" refuses; "crop" compares the
         top-left common area; "pad" compares the common area and reports the
         rows and columns only one image has as a difference of their own;
-        "resize" resamples B to A's size; "auto" treats a difference of a few
-        pixels (re-cropped copy) as "pad into A's frame" with the padding left
-        out of the comparison, and refuses larger differences.
+        "resize" resamples B to A's size (where B is smaller, B is compared
+        with A brought to B's resolution and back, as an enlarged B holds none
+        of A's finer detail); "auto" treats a difference of a few pixels
+        (re-cropped copy) as "pad into A's frame" with the padding left out of
+        the comparison, resizes a copy of the same shape at another scale
+        (a thumbnail, a screenshot at another zoom), and refuses other
+        differences.
 
     Returns
     -------
@@ -164,6 +181,8 @@ def fit_frame(a: np.ndarray, b: np.ndarray, policy: str = "auto") -> Frame:
     if policy == "auto" and _is_small_difference((ha, wa), (hb, wb)):
         b_in_a, present = _place(b, (ha, wa))
         return Frame(a, b_in_a, present, np.zeros((ha, wa), bool))
+    if policy == "auto" and _is_rescaled((ha, wa), (hb, wb)):
+        policy = "resize"
     if policy in ("auto", "error"):
         raise SizeMismatchError(
             f"the images differ in size: A is {wa}x{ha} and B is {wb}x{hb} (width x "
@@ -183,8 +202,23 @@ def fit_frame(a: np.ndarray, b: np.ndarray, policy: str = "auto") -> Frame:
     if policy == "resize":
         resized = sktransform.resize(b, (ha, wa), order=1, anti_aliasing=True)
         full = np.ones((ha, wa), bool)
-        return Frame(a, resized.astype(np.float32), full, ~full)
+        matched = None
+        if hb < ha or wb < wa:
+            # B enlarged is blurred where A is sharp: every edge would differ.
+            # A goes down to B's resolution (on the sides where B is smaller)
+            # and back up the same way, so both hold the same detail.
+            low = sktransform.resize(a, (min(ha, hb), min(wa, wb)), order=1, anti_aliasing=True)
+            matched = sktransform.resize(low, (ha, wa), order=1).astype(np.float32)
+        return Frame(a, resized.astype(np.float32), full, ~full, matched)
     raise ImageDiffError(f"unknown size policy {policy!r}; use one of {SIZE_POLICIES}.")
+
+
+def _is_rescaled(shape_a, shape_b) -> bool:
+    """Whether B has A's shape at another scale (each side within a pixel of it)."""
+    (ha, wa), (hb, wb) = shape_a, shape_b
+    if min(ha, wa, hb, wb) < _AUTO_RESCALED_MIN_SIDE:
+        return False
+    return abs(hb - ha * wb / wa) <= 1 or abs(wb - wa * hb / ha) <= 1
 
 
 def _is_small_difference(shape_a, shape_b) -> bool:

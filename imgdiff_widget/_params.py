@@ -44,9 +44,11 @@ class DiffParams:
         "homography" any perspective (ORB features + RANSAC, slower).
     size_mismatch : {"auto", "error", "crop", "pad", "resize"}
         What to do when the images differ in size. "auto" accepts a difference
-        of a few pixels (a re-cropped copy) and refuses larger ones; with
+        of a few pixels (a re-cropped copy), resizes a copy of the same shape
+        at another scale (as "resize") and refuses other differences; with
         ``metric="pixel"`` it is "pad" (screenshots of different sizes differ
-        by the area only one of them has).
+        by the area only one of them has). "resize" compares a smaller B with
+        A at B's resolution (an enlarged B holds none of A's finer detail).
     win_size : int
         SSIM window side, odd, >= 3.
     smoothing : float

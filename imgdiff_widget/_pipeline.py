@@ -220,7 +220,7 @@ def _register(frame, p: DiffParams, pipe):
     # What differs in an ignored area (a screen, half the picture replaced)
     # must not move B, nor stop a camera shift from being applied.
     ignored = ignore_mask(p.ignore, frame.valid.shape, pipe.image_a.shape[:2])
-    reg = register(frame.a, frame.b, frame.valid, p.align, ignored=ignored)
+    reg = register(frame.compared_a, frame.b, frame.valid, p.align, ignored=ignored)
     return {
         "frame": frame,
         "registration": reg,
@@ -253,7 +253,7 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 def _score(registered, p: DiffParams, pipe):
-    a = registered["frame"].a
+    a = registered["frame"].compared_a
     reg = registered["registration"]
     names = components_for(p.metric)
     if "structure" in names and min(a.shape[:2]) < 3:
@@ -303,8 +303,11 @@ def _score(registered, p: DiffParams, pipe):
     if p.metric == "pixel" or _ignores_antialiasing(p):
         # Every changed pixel is tested (threshold 0) so that the threshold
         # stage can cut anywhere without recomputing.
+        # (The A shown, unless B is compared with A at B's resolution.)
+        frame = registered["frame"]
+        a8 = registered["bases"].a if frame.a_matched is None else to_uint8(frame.a_matched)
         found = pixel_delta(
-            registered["bases"].a,
+            a8,
             registered["bases"].b,
             threshold=0.0,
             include_aa=True,
@@ -318,7 +321,7 @@ def _score(registered, p: DiffParams, pipe):
             # Asked for explicitly (not "auto", pixelmatch's own test): edges
             # drawn aliased in one image and smoothed in the other go too.
             scored["aa_flags"] = found.antialiased | aliased_vs_antialiased(
-                registered["bases"].a, registered["bases"].b
+                a8, registered["bases"].b
             )
     return scored
 

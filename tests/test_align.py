@@ -77,6 +77,47 @@ def test_resize_scales_b_to_a(make_texture):
     assert np.abs(frame.b - a).mean() < 0.05
 
 
+def test_resize_compares_a_smaller_b_with_a_at_b_s_resolution(make_texture):
+    a = _float(make_texture((80, 120), 0))
+    small = transform.resize(a, (40, 60), order=1, anti_aliasing=True).astype(np.float32)
+    frame = fit_frame(a, small, "resize")
+    assert frame.a is a  # shown as it is
+    assert frame.compared_a.shape == a.shape
+    assert frame.compared_a.dtype == np.float32
+    # The enlarged B lacks A's fine texture; the A it is compared with lacks it too.
+    assert np.abs(frame.compared_a - frame.b).mean() < 0.2 * np.abs(a - frame.b).mean()
+    # A larger B loses nothing by shrinking: it is compared with A itself.
+    large = transform.resize(a, (160, 240), order=1).astype(np.float32)
+    assert fit_frame(a, large, "resize").compared_a is a
+
+
+@pytest.mark.parametrize("scale", [0.5, 0.7, 1.6])
+def test_auto_resizes_a_copy_at_another_scale(scale):
+    # A thumbnail, or a screenshot at another zoom: nothing differs but the scale.
+    photo = data.astronaut()[::2, ::2]
+    edited = photo.copy()
+    edited[60:100, 150:200] = (20, 220, 40)
+    b = transform.rescale(edited, scale, channel_axis=-1, anti_aliasing=True)
+    b = (b * 255).round().astype(np.uint8)
+    frame = fit_frame(_float(photo), _float(b), "auto")
+    assert frame.b.shape == frame.a.shape
+    assert frame.valid.all()
+    assert (frame.a_matched is not None) == (scale < 1)
+    result = compare(photo, b)
+    assert [r.bbox for r in result.regions] == [pytest.approx((60, 150, 100, 200), abs=6)]
+    # The overlays show A as it is (sharp), not the A that B was compared with.
+    np.testing.assert_array_equal(result.overlay_a[:40, :40], photo[:40, :40])
+
+
+@pytest.mark.parametrize("metric", ["combined", "pixel"])
+def test_a_half_size_copy_resized_marks_nothing(metric):
+    photo = data.astronaut()[::2, ::2]
+    half = transform.rescale(photo, 0.5, channel_axis=-1, anti_aliasing=True)
+    half = (half * 255).round().astype(np.uint8)
+    result = compare(photo, half, metric=metric, size_mismatch="resize")
+    assert result.regions == []
+
+
 @pytest.mark.parametrize("delta", [(3, 0), (0, -4), (-2, 5)])
 def test_auto_accepts_a_few_pixels(make_texture, delta):
     a = _float(make_texture((60, 80), 0))
@@ -95,6 +136,12 @@ def test_auto_refuses_a_big_difference():
         fit_frame(a, np.zeros((100, 130, 3), np.float32), "auto")
     with pytest.raises(SizeMismatchError):
         compare(a, np.zeros((60, 100, 3), np.float32))
+    # Another shape at another scale (2 px off the scaled side) is no rescaled copy.
+    with pytest.raises(SizeMismatchError):
+        fit_frame(np.zeros((100, 150, 3), np.float32), np.zeros((52, 75, 3), np.float32), "auto")
+    # Tiny images agree in shape by chance: not taken for rescaled copies.
+    with pytest.raises(SizeMismatchError):
+        fit_frame(np.zeros((20, 30, 3), np.float32), np.zeros((40, 60, 3), np.float32), "auto")
 
 
 # --- register ------------------------------------------------------------------
