@@ -49,8 +49,9 @@ _UPSAMPLE = 20
 # shifts of a grid of patches fit an affine map whose non-translation part
 # moves the image's corners by at least this many pixels ...
 _AUTO_MIN_WARP = 0.5
-# ... by a rotation and zoom at most this large (radians, relative scale) ...
-_AUTO_MAX_WARP = 0.05
+# ... by a rotation and zoom at most this large (radians, relative scale: about
+# 6 degrees and 10 %; the patches' shifts are found well up to about 8 degrees) ...
+_AUTO_MAX_WARP = 0.1
 # ... on patches of this side (pixels of the reduced copy), 4 x 4 of them,
 # each kept when its shift lies within this many pixels of the fit.
 _PATCH_SIDE = 128
@@ -258,8 +259,8 @@ def register(
         "auto" does the same but applies the shift only when it is at least a
         quarter pixel, at most 1/16 of the shorter side (a camera moved, not
         the picture replaced), and clearly lowers the mismatch; it also turns
-        and zooms B a little (a photo taken twice by hand: found well up to
-        about 1 degree and 1 %) when the shifts of a grid of patches say so
+        and zooms B a little (a photo taken twice by hand: up to about
+        6 degrees and 10 %) when the shifts of a grid of patches say so
         and that clearly lowers the mismatch (method "affine"); "homography" matches ORB
         features and fits a projective transform with RANSAC (photos taken
         twice by hand).
