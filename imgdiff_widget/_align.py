@@ -41,8 +41,11 @@ _AUTO_MIN_GAIN = 0.1
 _AUTO_MIN_SHIFT = 0.25
 # ... and at most this fraction of the shorter side: a camera moved between two
 # shots, not half the picture replaced (whose phase correlation can peak
-# anywhere). A larger shift is applied when asked for, with align="translation".
-_AUTO_MAX_SHIFT_FRACTION = 1 / 16
+# anywhere; the shift must also lower the mismatch both ways, which such a
+# peak does not). A larger shift is applied when asked for, with
+# align="translation". (1/16 marked the whole picture of a photo reframed by
+# 8 % of its side.)
+_AUTO_MAX_SHIFT_FRACTION = 1 / 5
 # Sub-pixel precision of the shift: 1 / this many pixels.
 _UPSAMPLE = 20
 # "auto" also turns and zooms B (a photo taken twice by hand) when the local
@@ -257,7 +260,7 @@ def register(
     method : {"auto", "none", "translation", "homography"}
         "translation" estimates a sub-pixel shift by phase correlation;
         "auto" does the same but applies the shift only when it is at least a
-        quarter pixel, at most 1/16 of the shorter side (a camera moved, not
+        quarter pixel, at most 1/5 of the shorter side (a camera moved, not
         the picture replaced), and clearly lowers the mismatch; it also turns
         and zooms B a little (a photo taken twice by hand: up to about
         6 degrees and 10 %) when the shifts of a grid of patches say so

@@ -38,7 +38,7 @@ class DiffParams:
     min_area : int or "auto"
         Smallest region kept, in pixels. "auto" scales with the image size.
     align : {"auto", "none", "translation", "homography"}
-        Registration of B onto A. "auto" corrects a shift of up to 1/16 of
+        Registration of B onto A. "auto" corrects a shift of up to 1/5 of
         the shorter side, and a slight turn and zoom (up to about 6 degrees
         and 10 %), when that clearly helps; "translation" any shift;
         "homography" any perspective (ORB features + RANSAC, slower).

@@ -380,6 +380,24 @@ def test_auto_does_not_take_half_the_picture_replaced_for_a_camera_move():
     assert compare(jpeg(a), jpeg(b), align="translation").alignment == "translation"
 
 
+@pytest.mark.parametrize("fraction", [0.08, 0.12, 0.15])
+def test_auto_shifts_a_photo_reframed_by_a_tenth_of_its_side(fraction):
+    # Up to 1/16 of the side auto applied a shift; reframed by 8 % of it, the
+    # whole picture was marked (68 % of the astronaut's pixels).
+    photo = data.astronaut()
+    d = int(fraction * 512)
+    a, b = photo[: 512 - d, : 512 - d], photo[d:, d // 2 : 512 - d + d // 2]
+    b = b.copy()
+    b[200:240, 200:260] = (20, 220, 40)  # and one real change
+    result = compare(a, b)
+    assert result.alignment == "translation"
+    assert result.shift == pytest.approx((d, d // 2), abs=0.2)
+    assert len(result.regions) == 1
+    # B's (200, 200) shows the scene's (200 + d, 200 + d // 2), as A's pixel there does.
+    expected = (200 + d, 200 + d // 2, 240 + d, 260 + d // 2)
+    assert result.regions[0].bbox == pytest.approx(expected, abs=5)
+
+
 def _turned(image: np.ndarray, degrees: float, scale: float = 1.0) -> np.ndarray:
     """`image` turned and zoomed about its centre (as a camera held twice by hand)."""
     h, w = image.shape[:2]
