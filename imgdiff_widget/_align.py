@@ -95,6 +95,8 @@ _IGNORE_FADE = 8
 # taper pulls every patch's shift towards zero, the less so with the
 # cross-power spectrum whitened, scikit-image's normalization="phase").
 _WARP_STEPS = 4
+# ... starting from the shift found when it is over this fraction of a patch's side.
+_WARP_FROM_SHIFT = 1 / 8
 
 
 @dataclass(frozen=True)
@@ -701,6 +703,17 @@ def _estimate_warp(
         # The grid covers what is looked at (a band beside a large ignored area).
         rows, cols = np.flatnonzero(looked.any(axis=1)), np.flatnonzero(looked.any(axis=0))
         top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    # A patch's own shift, found under a taper, is lost when the camera moved
+    # by a good part of the patch: then B starts moved by the shift found (in
+    # whole pixels: an exact copy, not one blurred by interpolation), and the
+    # grid covers only where the moved B has content.
+    start = np.round(np.asarray(shift, float) / factor).astype(int)
+    reach = min(bottom - top, right - left) / _PATCH_GRID * _WARP_FROM_SHIFT
+    if np.abs(start).max() > reach:
+        top, bottom = max(top, start[0]), min(bottom, h + start[0])
+        left, right = max(left, start[1]), min(right, w + start[1])
+    else:
+        start = np.zeros(2, int)
     side = min(_PATCH_SIDE, (bottom - top) // _PATCH_GRID, (right - left) // _PATCH_GRID)
     if side < 32:
         return None
@@ -731,8 +744,10 @@ def _estimate_warp(
         # How far a turn and zoom about the middle moves the corners (full-size px).
         return np.abs(corners @ turn_zoom.T).max() * factor
 
-    linear, offset = np.eye(2), np.zeros(2)
+    linear, offset = np.eye(2), -start.astype(float)
     moved_b = gb
+    if start.any():
+        moved_b = ndi.affine_transform(gb, linear, offset, order=1, mode="nearest")
     for step in range(_WARP_STEPS):
         shifts = np.array(
             [

@@ -454,6 +454,23 @@ def test_auto_turns_a_photo_held_crooked(degrees, scale):
     assert not (result.mask & ~near).any()
 
 
+@pytest.mark.parametrize(
+    ("photo", "degrees"), [("astronaut", 4.0), ("coffee", 2.0), ("chelsea", -3.0)]
+)
+def test_auto_turns_a_photo_reframed_and_held_crooked(photo, degrees):
+    # Moved by a tenth of its side and turned: the patches' own shifts were
+    # lost (each moved by half a patch) and only the shift was applied,
+    # leaving 26-36 false regions on coffee.
+    image = getattr(data, photo)().astype(np.float32) / 255
+    h, w = image.shape[:2]
+    d, m = int(0.1 * min(h, w)), 40
+    a = image[m : h - m - d, m : w - m - d]
+    b = _turned(image, degrees)[m + d : h - m, m + d : w - m]
+    result = compare(_jpeg_u8(a), _jpeg_u8(b))
+    assert result.alignment == "affine"
+    assert result.regions == []
+
+
 def test_the_affine_registration_maps_a_onto_b():
     a = data.coffee().astype(np.float32) / 255
     b = _turned(a, 0.4).astype(np.float32)
