@@ -398,6 +398,21 @@ def test_auto_shifts_a_photo_reframed_by_a_tenth_of_its_side(fraction):
     assert result.regions[0].bbox == pytest.approx(expected, abs=5)
 
 
+@pytest.mark.parametrize("cols", [35, -35])
+def test_a_large_shift_is_not_read_along_a_sky(cols):
+    # The plain cross-correlation of the rocket photo moved by (64, 35) px
+    # peaked at (-0.2, 35.7): the sky's broad gradient held the rows at zero.
+    photo = data.rocket()
+    h, w = photo.shape[:2]
+    rows = 64
+    a = photo[rows:, max(cols, 0) : w + min(cols, 0)]
+    b = photo[: h - rows, max(-cols, 0) : w + min(-cols, 0)]
+    result = compare(a, b)
+    assert result.alignment == "translation"
+    assert result.shift == pytest.approx((-rows, -cols), abs=0.2)
+    assert result.regions == []
+
+
 def _turned(image: np.ndarray, degrees: float, scale: float = 1.0) -> np.ndarray:
     """`image` turned and zoomed about its centre (as a camera held twice by hand)."""
     h, w = image.shape[:2]
