@@ -10,7 +10,7 @@ Pairs come from :func:`imgdiff_widget.synthetic.make_pair` on colour photos
 that scikit-image ships (no download): coffee, astronaut,
 immunohistochemistry, retina and the left half of the Hubble deep field for
 tuning; chelsea, rocket, motorcycle and the right half of the Hubble deep
-field held out. Five tracks add different
+field held out. Six tracks add different
 nuisances (what must not be marked):
 
 - clean: JPEG on both sides (qualities 65-95 each);
@@ -20,7 +20,10 @@ nuisances (what must not be marked):
 - resampled: JPEG + B scaled by 0.80-0.95 and back, then re-encoded;
 - grainy: JPEG + grain on both sides: sensor noise of sigma 4-7 /255
   spread over neighbouring pixels (blurred 0.7 px), as in a photo taken in
-  dim light.
+  dim light;
+- handheld: JPEG + a photo taken twice by hand: B's view moved by 2-6 % of
+  the shorter side, turned by 0.5-3 degrees either way, zoomed by 0.97-1.03,
+  and its exposure changed (gain 0.95-1.05).
 
 Each pair carries 5-7 edits; within a track every kind appears equally often
 (up to one). Split: "tune" uses even seeds and the first five photos,
@@ -85,7 +88,7 @@ PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
 FOUND_FRACTION = 0.30  # an edit is found when this share of its truth is marked
 TOUCH_RADIUS = 3  # px: a mark within this distance of an edit is not false
 METHODS = ("ours", "subtract", "ssim-otsu")
-TRACKS = ("clean", "noisy", "shifted", "resampled", "grainy")
+TRACKS = ("clean", "noisy", "shifted", "resampled", "grainy", "handheld")
 _EIGHT = np.ones((3, 3), bool)
 
 
@@ -167,6 +170,12 @@ def _nuisances(track: str, rng: np.random.Generator) -> dict:
     elif track == "grainy":
         out["noise"] = round(float(rng.uniform(4, 7)), 2)
         out["noise_blur"] = 0.7
+    elif track == "handheld":
+        # (In pixels of a 512 px side; make_pair's margin grows to hold the view.)
+        out["shift"] = tuple(int(v) for v in rng.choice([-1, 1], 2) * rng.integers(10, 31, 2))
+        out["turn"] = round(float(rng.choice([-1, 1]) * rng.uniform(0.5, 3.0)), 2)
+        out["zoom"] = round(float(rng.uniform(0.97, 1.03)), 3)
+        out["gain"] = round(float(rng.uniform(0.95, 1.05)), 3)
     elif track != "clean":
         raise ValueError(f"unknown track {track!r}")
     return out

@@ -25,7 +25,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 from skimage import draw
 from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab
-from skimage.transform import resize
+from skimage.transform import AffineTransform, resize, warp
 
 __all__ = [
     "EDIT_KINDS",
@@ -284,8 +284,11 @@ def make_pair(
         ``noise_blur``, a Gaussian sigma in pixels, it is grain spread over
         neighbouring pixels, as demosaicing spreads a sensor's), ``shift``
         ``(rows, cols)`` (B's view is moved; A and B are crops of the scene),
-        ``size_delta`` ``(rows, cols)`` (B is that much larger or smaller),
-        ``resample`` (B is scaled by this factor and back).
+        ``turn`` (degrees, anticlockwise) and ``zoom`` (B's view turned and
+        zoomed about its centre, as a camera held twice by hand; the scene's
+        margin grows to hold the view), ``size_delta`` ``(rows, cols)`` (B is
+        that much larger or smaller), ``resample`` (B is scaled by this
+        factor and back).
 
     Returns
     -------
@@ -294,8 +297,19 @@ def make_pair(
     nuisances = dict(nuisances or {})
     rng = np.random.default_rng(seed)
     scene = _to_float(image)
-    margin = 8
     shift = nuisances.get("shift", (0, 0))
+    size_delta = nuisances.get("size_delta", (0, 0))
+    turn = np.deg2rad(float(nuisances.get("turn", 0.0)))
+    zoom = float(nuisances.get("zoom", 1.0))
+    # B's view (moved, larger, turned, zoomed) must stay inside the scene.
+    corner = np.hypot(*scene.shape[:2]) / 2  # how far a view's corner lies from its centre
+    reach = abs(turn) + abs(zoom - 1)
+    margin = max(
+        8,
+        max(abs(int(v)) for v in shift)
+        + max(max(int(v) for v in size_delta), 0)
+        + (int(np.ceil(reach * corner)) + 2 if reach else 0),
+    )
     height, width = scene.shape[0] - 2 * margin, scene.shape[1] - 2 * margin
     scene_a, scene_b = scene.copy(), scene.copy()
     truth_scene: list[np.ndarray] = []
@@ -323,9 +337,27 @@ def make_pair(
         truth_scene.append(changed)
     a = scene_a[margin : margin + height, margin : margin + width]
     r0, c0 = margin + int(shift[0]), margin + int(shift[1])
-    size_delta = nuisances.get("size_delta", (0, 0))
-    b = scene_b[r0 : r0 + height + int(size_delta[0]), c0 : c0 + width + int(size_delta[1])]
-    truth = [m[margin : margin + height, margin : margin + width] for m in truth_scene]
+    b_shape = (height + int(size_delta[0]), width + int(size_delta[1]))
+    # B's pixel p shows the scene at its view's centre + zoom * turn * (p - its centre).
+    local = (np.array(b_shape[::-1]) - 1) / 2  # (col, row), as skimage's transforms
+    view = AffineTransform(translation=-local)
+    view += AffineTransform(scale=zoom, rotation=turn)
+    view += AffineTransform(translation=local + np.array([c0, r0]))
+    if reach:
+        b = warp(scene_b, view, output_shape=b_shape, order=3, mode="edge")
+        b = b.astype(np.float32)
+    else:
+        b = scene_b[r0 : r0 + b_shape[0], c0 : c0 + b_shape[1]]
+    # A change B's view does not show cannot be found: the truth is what both show.
+    rows, cols = np.mgrid[margin : margin + height, margin : margin + width]
+    where = view.inverse(np.column_stack([cols.ravel(), rows.ravel()]))
+    seen = (
+        (where[:, 0] >= 0)
+        & (where[:, 0] <= b_shape[1] - 1)
+        & (where[:, 1] >= 0)
+        & (where[:, 1] <= b_shape[0] - 1)
+    ).reshape(height, width)
+    truth = [m[margin : margin + height, margin : margin + width] & seen for m in truth_scene]
     keep = [i for i, m in enumerate(truth) if m.sum() >= 4]
     truth = [truth[i] for i in keep]
     kinds_kept = [list(kinds)[i] for i in keep]

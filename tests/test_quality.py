@@ -4,7 +4,7 @@ Small, deterministic versions of benchmarks/quality.py's tracks, with default
 parameters only: every edit must be found (>= 30 % of its pixels marked) and
 nothing else marked (every region within a few pixels of an edit). A change
 to the core that loses a kind of difference, or starts marking JPEG noise,
-an exposure change, a shift or resampling, fails here.
+an exposure change, a shift, resampling or a photo taken twice by hand, fails here.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ NUISANCES = {
     "shift": {"jpeg": (88, 80), "shift": (3, -2)},
     "shift+size": {"jpeg": (88, 80), "shift": (-2, 4), "size_delta": (-3, 2)},
     "resampled": {"jpeg": (90, 85), "resample": 0.85},
+    "handheld": {"jpeg": (88, 82), "shift": (14, -9), "turn": 1.5, "zoom": 1.01, "gain": 1.03},
 }
 KINDS = {
     "objects": ("add", "remove", "move"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from imgdiff_widget import compare
 from imgdiff_widget.synthetic import EDIT_KINDS, apply_edit, make_pair
 
 DEFAULT_KINDS = ["add", "remove", "recolor", "hue", "small", "line"]
@@ -76,6 +77,28 @@ def test_nuisances_are_recorded_and_applied(coffee_small):
     assert pair.info["jpeg_files"][0][:2] == b"\xff\xd8"  # JPEG bytes, ready to store
     assert pair.b.shape[0] == pair.a.shape[0] + 3
     assert pair.b.shape[1] == pair.a.shape[1] - 2
+
+
+def test_a_view_turned_and_zoomed_as_by_hand(coffee_small):
+    nuisances = {"shift": (10, -6), "turn": 2.0, "zoom": 1.02}
+    pair = make_pair(coffee_small, ("add", "recolor"), seed=2, nuisances=nuisances)
+    assert pair.a.shape == pair.b.shape
+    result = compare(pair.a, pair.b)
+    assert result.alignment == "affine"
+    assert result.shift == pytest.approx((10, -6), abs=1.5)
+    for truth in pair.truth:
+        assert result.mask[truth].mean() > 0.5
+
+
+def test_the_truth_is_what_both_views_show(coffee_small):
+    # B's view moved 30 rows down: A's top 30 rows are not in it, and a
+    # change there cannot be found.
+    clipped = 0
+    for seed in range(6):
+        pair = make_pair(coffee_small, EDIT_KINDS[:6], seed=seed, nuisances={"shift": (30, 0)})
+        assert not any(truth[:30].any() for truth in pair.truth)
+        clipped += sum(truth[30].any() for truth in pair.truth)
+    assert clipped  # (some change did reach into the strip)
 
 
 def test_unknown_kind_is_refused(coffee_small):
