@@ -47,6 +47,22 @@ _AUTO_MIN_SHIFT = 0.25
 # align="translation". (1/16 marked the whole picture of a photo reframed by
 # 8 % of its side.)
 _AUTO_MAX_SHIFT_FRACTION = 1 / 5
+# ... but this much only for screenshots and renders (metric="pixel": content
+# that moved on a page, a sidebar opened or lines deleted, is a change; moved
+# back, it would hide in the strip left uncompared) and for images under
+# _AUTO_LARGE_SHIFT_SIDE px on a side (their shift along it is read poorly).
+_AUTO_LAYOUT_SHIFT_FRACTION = 1 / 16
+_AUTO_LARGE_SHIFT_SIDE = 128
+# A picture at least this share of whose pixels equal their whole 3 x 3
+# neighbourhood is drawn, not photographed (a page, a chart, a cartoon), and
+# treated as a layout, when most of those flat pixels hold a few values (a
+# background, a panel's colour). The benchmark's photos, saved as JPEG, have
+# at most 0.17 flat pixels (a black background), or 0.26 in a clear sky whose
+# flat pixels spread over hundreds of levels; the renders of pixelmatch's
+# tests, 0.23-0.9, at least 85 % of them in 4 values.
+_RENDERED_FLAT = 0.2
+_RENDERED_FEW_VALUES = 4
+_RENDERED_FEW_SHARE = 0.5
 # Sub-pixel precision of the shift: 1 / this many pixels.
 _UPSAMPLE = 20
 # "auto" also turns and zooms B (a photo taken twice by hand) when the local
@@ -225,7 +241,8 @@ def _is_rescaled(shape_a, shape_b) -> bool:
     (ha, wa), (hb, wb) = shape_a, shape_b
     if min(ha, wa, hb, wb) < _AUTO_RESCALED_MIN_SIDE:
         return False
-    return abs(hb - ha * wb / wa) <= 1 or abs(wb - wa * hb / ha) <= 1
+    # (Each side within a pixel of A's scaled by the other side's ratio.)
+    return abs(hb - ha * wb / wa) <= 1 and abs(wb - wa * hb / ha) <= 1
 
 
 def _is_small_difference(shape_a, shape_b) -> bool:
@@ -251,6 +268,8 @@ def register(
     valid: np.ndarray,
     method: str = "auto",
     ignored: np.ndarray | None = None,
+    *,
+    layout: bool = False,
 ) -> Registration:
     """Register B onto A.
 
@@ -264,7 +283,8 @@ def register(
         "translation" estimates a sub-pixel shift by phase correlation;
         "auto" does the same but applies the shift only when it is at least a
         quarter pixel, at most 1/5 of the shorter side (a camera moved, not
-        the picture replaced), and clearly lowers the mismatch; it also turns
+        the picture replaced; 1/16 with `layout` or under 128 px), and
+        clearly lowers the mismatch; it also turns
         and zooms B a little (a photo taken twice by hand: up to about
         6 degrees and 10 %) when the shifts of a grid of patches say so
         and that clearly lowers the mismatch (method "affine"); "homography" matches ORB
@@ -274,6 +294,11 @@ def register(
         Areas of A's frame the user asked to ignore: whatever differs there
         (a screen, a passer-by, half the picture) moves nothing; the shift,
         turn and zoom are read from the rest and judged there.
+    layout : bool, optional
+        The images are screenshots or renders (metric "pixel"): content that
+        moved on the page is a change, so "auto" applies no shift over 1/16
+        of the shorter side. So it is too for a picture that looks drawn
+        (flat areas over a fifth of it), whatever the metric.
 
     Returns
     -------
@@ -298,9 +323,14 @@ def register(
             warnings.simplefilter("ignore", (UserWarning, RuntimeWarning))
             small = (_small_gray(a, factor), _small_gray(b, factor))
             shift = _estimate_shift(a, b, valid, small, ignored, looked)
-            helps = method == "translation" or _shift_helps(shift, small, factor, looked)
+            reach = auto_shift_fraction(a.shape, layout)
+            long_way = np.abs(shift).max() > _AUTO_LAYOUT_SHIFT_FRACTION * min(a.shape[:2])
+            if reach > _AUTO_LAYOUT_SHIFT_FRACTION and long_way and _looks_rendered(small[0]):
+                reach = _AUTO_LAYOUT_SHIFT_FRACTION  # a page, a chart, a cartoon: see layout
+            helps = method == "translation" or _shift_helps(shift, small, factor, looked, reach)
             if method == "auto":
-                warp = _estimate_warp(small, factor, shift if helps else (0.0, 0.0), looked)
+                found = shift if helps else (0.0, 0.0)
+                warp = _estimate_warp(small, factor, found, looked, reach)
                 if warp is not None:
                     return _apply_affine(b, valid, *warp)
         if not helps:
@@ -309,6 +339,23 @@ def register(
     if method == "homography":
         return _homography(a, b, valid, ignored, looked)
     raise ImageDiffError(f"unknown alignment {method!r}; use one of {ALIGN_METHODS}.")
+
+
+def auto_shift_fraction(shape: tuple[int, ...], layout: bool) -> float:
+    """The largest shift "auto" applies, as a fraction of the shorter side."""
+    if layout or min(shape[:2]) < _AUTO_LARGE_SHIFT_SIDE:
+        return _AUTO_LAYOUT_SHIFT_FRACTION
+    return _AUTO_MAX_SHIFT_FRACTION
+
+
+def _looks_rendered(gray: np.ndarray) -> bool:
+    """Whether a grey image is drawn rather than photographed (see :data:`_RENDERED_FLAT`)."""
+    flat = ndi.maximum_filter(gray, 3) == ndi.minimum_filter(gray, 3)
+    if flat.mean() < _RENDERED_FLAT:
+        return False
+    counts = np.unique(gray[flat], return_counts=True)[1]
+    few = np.sort(counts)[-_RENDERED_FEW_VALUES:].sum()
+    return bool(few >= _RENDERED_FEW_SHARE * counts.sum())
 
 
 def _identity(b: np.ndarray, valid: np.ndarray) -> Registration:
@@ -676,7 +723,13 @@ def _overlap_mismatch(a: np.ndarray, b: np.ndarray, shift) -> float:
     return np.inf if overlap is None else float(np.mean(np.abs(overlap[0] - overlap[1])))
 
 
-def _shift_helps(shift, small, factor: int, looked: np.ndarray | None = None) -> bool:
+def _shift_helps(
+    shift,
+    small,
+    factor: int,
+    looked: np.ndarray | None = None,
+    reach: float = _AUTO_MAX_SHIFT_FRACTION,
+) -> bool:
     """Whether moving B by `shift` onto A, and A back onto B, each clearly lowers the mismatch.
 
     Measured on the reduced grey copies `small` (reduced `factor` times),
@@ -684,10 +737,11 @@ def _shift_helps(shift, small, factor: int, looked: np.ndarray | None = None) ->
     alone also "helps" by pushing a change that touches the top or left edge
     out of the measured area (phase correlation of a blank image returns
     such a small spurious shift). Only pixels farther than the shift from
-    an ignored area (outside `looked`) count.
+    an ignored area (outside `looked`) count. `reach`: the largest shift, as a
+    fraction of the shorter side (:func:`auto_shift_fraction`).
     """
     ga, gb = small
-    longest = _AUTO_MAX_SHIFT_FRACTION * min(ga.shape) * factor
+    longest = reach * min(ga.shape) * factor
     if np.hypot(*shift) < _AUTO_MIN_SHIFT or max(abs(s) for s in shift) > longest:
         return False
     small_shift = (shift[0] / factor, shift[1] / factor)
@@ -729,7 +783,11 @@ def _clearly_closer(small, inner, moved, before) -> bool:
 
 
 def _estimate_warp(
-    small, factor: int, shift, looked: np.ndarray | None = None
+    small,
+    factor: int,
+    shift,
+    looked: np.ndarray | None = None,
+    reach: float = _AUTO_MAX_SHIFT_FRACTION,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """A small turn and zoom of B onto A, as ``(linear, offset)`` in full-size (row, col).
 
@@ -744,7 +802,7 @@ def _estimate_warp(
     clearly below `shift`'s, both ways. With ignored areas (outside
     `looked`), the grid covers the box of what is looked at, and only
     patches looked at almost whole are used, faded out towards the ignored
-    pixels.
+    pixels. `reach` as for :func:`_shift_helps`.
     """
     ga, gb = small
     h, w = ga.shape
@@ -828,7 +886,7 @@ def _estimate_warp(
         moved_b = ndi.affine_transform(gb, linear, offset, order=1, mode="nearest")
     turn_zoom = np.eye(2) - linear
     move = linear @ middle + offset - middle
-    too_far = np.abs(move).max() > _AUTO_MAX_SHIFT_FRACTION * min(h, w)
+    too_far = np.abs(move).max() > reach * min(h, w)
     if np.abs(turn_zoom).max() > _AUTO_MAX_WARP or too_far:
         return None
     if corner_move(turn_zoom) < _AUTO_MIN_WARP:

@@ -26,6 +26,8 @@ from ._pipeline import compare
 __all__ = ["main"]
 
 PROG = "imgdiff-widget"
+# An ignore mask painting more than this share of the picture is probably inverted.
+_MASK_MOSTLY = 0.9
 EXIT_ERROR = 2
 _HELP = {
     "metric": "how pixels are scored: combined = SSIM structure + CIEDE2000 colour",
@@ -92,6 +94,13 @@ def param_values(args: argparse.Namespace) -> dict:
         )
         if args.ignore:
             mask |= ignore_mask(args.ignore, mask.shape)
+        if mask.mean() > _MASK_MOSTLY:
+            warnings.warn(
+                f"the ignore mask {args.ignore_mask} paints {100 * mask.mean():.0f} % of the "
+                "picture, so little is compared; painted pixels (neither black nor "
+                "transparent) are the ones ignored. Is the mask inverted?",
+                stacklevel=2,
+            )
         values["ignore"] = mask
     return values
 

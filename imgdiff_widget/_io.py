@@ -38,6 +38,8 @@ _FILE_FIX = "Save it scaled to [0, 1], or as 8- or 16-bit."
 _PIL_LIMIT_LOCK = threading.Lock()
 # Pillow's modes of one integer sample per pixel (16- and 32-bit grey).
 _INTEGER_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+# A mask file's 8-bit values (and alphas) up to this count as black (transparent).
+_MASK_DARK = 32
 # EXIF orientation (tag 0x0112) -> the transpose that shows the image upright.
 _ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -228,8 +230,12 @@ def load_mask(
 
     Painted means neither black nor transparent, so both usual ways of
     drawing a mask work: white (or any colour) on black, and strokes of any
-    colour but black on a transparent layer. The EXIF orientation is applied
-    as for images, so the mask lies over the image it was drawn on.
+    colour but black on a transparent layer. In 8-bit files, values up to
+    :data:`_MASK_DARK` count as black and alphas up to it as transparent
+    (a JPEG's ringing around a stroke, a background that is nearly black);
+    16- and 32-bit grey files (label images) are painted wherever not 0.
+    The EXIF orientation is applied as for images, so the mask lies over the
+    image it was drawn on.
 
     Raises
     ------
@@ -250,10 +256,10 @@ def load_mask(
                 if not _has_alpha(pil):
                     grey = pil.mode in ("1", "L")
                     values = np.asarray(pil.convert("L" if grey else "RGB"))
-                    return values != 0 if grey else values.any(axis=-1)
+                    return values > _MASK_DARK if grey else values.max(axis=-1) > _MASK_DARK
                 rgba = np.asarray(pil.convert("RGBA"))
-                painted = rgba[..., 3] > 0
-                painted &= rgba[..., :3].any(axis=-1)
+                painted = rgba[..., 3] > _MASK_DARK
+                painted &= rgba[..., :3].max(axis=-1) > _MASK_DARK
                 return painted
     except OSError as exc:  # (decoding errors are ImageLoadErrors already)
         raise ImageLoadError(

@@ -39,8 +39,9 @@ class DiffParams:
         Smallest region kept, in pixels. "auto" scales with the image size.
     align : {"auto", "none", "translation", "homography"}
         Registration of B onto A. "auto" corrects a shift of up to 1/5 of
-        the shorter side, and a slight turn and zoom (up to about 6 degrees
-        and 10 %), when that clearly helps; "translation" any shift;
+        the shorter side (1/16 for screenshots and drawn pictures, where
+        content that moved on the page is a change), and a slight turn and
+        zoom (up to about 6 degrees and 10 %), when that clearly helps; "translation" any shift;
         "homography" any perspective (ORB features + RANSAC, slower).
     size_mismatch : {"auto", "error", "crop", "pad", "resize"}
         What to do when the images differ in size. "auto" accepts a difference

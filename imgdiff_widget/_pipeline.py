@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -23,7 +24,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 from skimage.segmentation import expand_labels
 
-from ._align import fit_frame, register
+from ._align import auto_shift_fraction, fit_frame, register
 from ._errors import ImageShapeError
 from ._io import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from ._mask import (
@@ -220,7 +221,22 @@ def _register(frame, p: DiffParams, pipe):
     # What differs in an ignored area (a screen, half the picture replaced)
     # must not move B, nor stop a camera shift from being applied.
     ignored = ignore_mask(p.ignore, frame.valid.shape, pipe.image_a.shape[:2])
-    reg = register(frame.compared_a, frame.b, frame.valid, p.align, ignored=ignored)
+    layout = p.metric == "pixel"
+    reg = register(frame.compared_a, frame.b, frame.valid, p.align, ignored=ignored, layout=layout)
+    if p.align == "auto" and reg.method != "none":
+        shorter = min(frame.valid.shape)
+        if max(abs(v) for v in reg.shift) > auto_shift_fraction(frame.valid.shape, True) * shorter:
+            # Content that moved on a page (a sidebar opened, lines deleted)
+            # looks like a camera move: moved back, the change hides in the
+            # strip left uncompared. Say so.
+            unseen = 100 * (1 - np.count_nonzero(reg.valid) / reg.valid.size)
+            warnings.warn(
+                f"B was moved by ({reg.shift[0]:+.0f}, {reg.shift[1]:+.0f}) px to match A, "
+                f"and {unseen:.0f} % of A has no counterpart in B and is not compared. If "
+                "the content moved within the picture (a page's layout) rather than the "
+                "camera, compare with align='none' or metric='pixel'.",
+                stacklevel=3,  # (the caller of DiffPipeline.run)
+            )
     return {
         "frame": frame,
         "registration": reg,
@@ -588,7 +604,7 @@ _PIXEL_GROUPING = 3
 
 _STAGES: tuple[_Stage, ...] = (
     _Stage("frame", ("size_mismatch", "metric"), _frame),
-    _Stage("register", ("align", "ignore"), _register),
+    _Stage("register", ("align", "ignore"), _register),  # (and metric, read by frame)
     # "metric" is keyed at the frame stage (the pixel metric pads other-sized
     # screenshots), so it re-runs everything from there; score reads it too.
     _Stage("score", ("win_size", "smoothing", "ignore_antialiasing"), _score),

@@ -139,6 +139,9 @@ def test_auto_refuses_a_big_difference():
     # Another shape at another scale (2 px off the scaled side) is no rescaled copy.
     with pytest.raises(SizeMismatchError):
         fit_frame(np.zeros((100, 150, 3), np.float32), np.zeros((52, 75, 3), np.float32), "auto")
+    # One side at scale, the other 45 px off it: not a rescaled copy.
+    with pytest.raises(SizeMismatchError):
+        fit_frame(np.zeros((40, 3000, 3), np.float32), np.zeros((33, 2520, 3), np.float32), "auto")
     # Tiny images agree in shape by chance: not taken for rescaled copies.
     with pytest.raises(SizeMismatchError):
         fit_frame(np.zeros((20, 30, 3), np.float32), np.zeros((40, 60, 3), np.float32), "auto")
@@ -389,7 +392,8 @@ def test_auto_shifts_a_photo_reframed_by_a_tenth_of_its_side(fraction):
     a, b = photo[: 512 - d, : 512 - d], photo[d:, d // 2 : 512 - d + d // 2]
     b = b.copy()
     b[200:240, 200:260] = (20, 220, 40)  # and one real change
-    result = compare(a, b)
+    with pytest.warns(UserWarning, match=r"% of A has no counterpart in B and is not compared"):
+        result = compare(a, b)
     assert result.alignment == "translation"
     assert result.shift == pytest.approx((d, d // 2), abs=0.2)
     assert len(result.regions) == 1
@@ -398,6 +402,7 @@ def test_auto_shifts_a_photo_reframed_by_a_tenth_of_its_side(fraction):
     assert result.regions[0].bbox == pytest.approx(expected, abs=5)
 
 
+@pytest.mark.filterwarnings("ignore:B was moved")  # (a large shift, as meant)
 @pytest.mark.parametrize("cols", [35, -35])
 def test_a_large_shift_is_not_read_along_a_sky(cols):
     # The plain cross-correlation of the rocket photo moved by (64, 35) px
@@ -411,6 +416,43 @@ def test_a_large_shift_is_not_read_along_a_sky(cols):
     assert result.alignment == "translation"
     assert result.shift == pytest.approx((-rows, -cols), abs=0.2)
     assert result.regions == []
+
+
+def _page(sidebar: bool) -> np.ndarray:
+    """A drawn page of text lines and a box; with a sidebar that pushes it 150 px right."""
+    page = np.full((800, 1280, 3), 255, np.uint8)
+    left = 150 if sidebar else 0
+    if sidebar:
+        page[:, :150] = (40, 44, 52)
+        page[30:200:40, 20:110] = 255  # its menu, as white bars
+    rng = np.random.default_rng(1)
+    for row in range(20, 770, 29):  # lines of "words": dark bars with gaps
+        col = left + 40
+        for width in rng.integers(20, 90, 8):
+            page[row : row + 12, col : col + width] = 0
+            col += width + 12
+    page[100:300, left + 800 : left + 1000][[0, -1]] = (0, 0, 128)
+    page[100:300, left + 800 : left + 1000][:, [0, -1]] = (0, 0, 128)
+    return page
+
+
+@pytest.mark.parametrize("metric", ["combined", "pixel"])
+def test_a_page_whose_content_moved_is_not_moved_back(metric):
+    # Moved back by 150 px (within 1/5 of the side), the sidebar and the
+    # pushed content fell in the strip left uncompared: 0 regions.
+    result = compare(_page(False), _page(True), metric=metric)
+    assert result.alignment == "none"
+    assert result.diff_fraction > 0.1
+
+
+def test_a_thin_image_takes_no_large_shift():
+    # 1/5 of a 40 px side is 8 px: a shift read poorly along it was applied
+    # and the pixel metric marked 388 regions.
+    strip = np.ascontiguousarray(np.resize(data.astronaut(), (3006, 46, 3)))
+    a, b = strip[3:3003, 3:43], strip[6:3006, 4:44]
+    result = compare(a, b, metric="pixel")
+    assert result.alignment == "none"
+    assert len(result.regions) <= 1
 
 
 def _turned(image: np.ndarray, degrees: float, scale: float = 1.0) -> np.ndarray:
@@ -469,6 +511,7 @@ def test_auto_turns_a_photo_held_crooked(degrees, scale):
     assert not (result.mask & ~near).any()
 
 
+@pytest.mark.filterwarnings("ignore:B was moved")  # (a large shift, as meant)
 @pytest.mark.parametrize(
     ("photo", "degrees"), [("astronaut", 4.0), ("coffee", 2.0), ("chelsea", -3.0)]
 )

@@ -148,6 +148,22 @@ def test_ignore_mask_file(pair, tmp_path, capsys):
     assert capsys.readouterr().out.startswith("0 region(s) differ")
 
 
+def test_an_inverted_ignore_mask_is_warned_about(pair, tmp_path, capsys):
+    drawn = np.full((60, 80), 255, np.uint8)  # a black stroke on white: the other convention
+    drawn[25:35, 30:50] = 0
+    Image.fromarray(drawn).save(tmp_path / "inverted.png")
+    out = tmp_path / "out"
+    assert (
+        main([*map(str, pair), "-o", str(out), "--ignore-mask", str(tmp_path / "inverted.png")])
+        == 0
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("imgdiff-widget: warning: the ignore mask")
+    assert "paints 96 %" in err[0]
+    assert "inverted" in err[0]
+
+
 def test_never_writes_over_the_ignore_mask_file(pair, tmp_path, capsys):
     # The mask drawn over an earlier run's mask.png, saved where it was.
     out = tmp_path / "out"

@@ -600,6 +600,24 @@ def test_black_strokes_and_transparency_are_not_painted(tmp_path):
     assert not load_mask(tmp_path / "black.png").any()
 
 
+def test_nearly_black_is_black_in_a_drawn_mask(tmp_path):
+    # A background at 10 instead of 0, and a JPEG's ringing around strokes.
+    drawn = np.full((40, 60), 10, np.uint8)
+    drawn[10:20, 10:40] = 255
+    Image.fromarray(drawn).save(tmp_path / "dim.png")
+    expected = drawn > 128
+    np.testing.assert_array_equal(load_mask(tmp_path / "dim.png"), expected)
+    drawn[:] = 0
+    drawn[10:20, 10:40] = 255
+    Image.fromarray(drawn).save(tmp_path / "mask.jpg", quality=75)
+    assert np.count_nonzero(load_mask(tmp_path / "mask.jpg") != expected) <= 10
+    # A 16-bit label image is painted wherever it is not 0.
+    labels = np.zeros((40, 60), np.uint16)
+    labels[10:20, 10:40] = 1
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    np.testing.assert_array_equal(load_mask(tmp_path / "labels.png"), expected)
+
+
 def test_a_mask_file_is_turned_as_its_exif_says(tmp_path):
     stored = np.zeros((20, 40), np.uint8)  # H=20, W=40
     stored[:10, :10] = 255

@@ -255,6 +255,7 @@ def _hubble_left() -> np.ndarray:
     return (rescale(half, 0.6, channel_axis=-1, anti_aliasing=True) * 255 + 0.5).astype(np.uint8)
 
 
+@pytest.mark.filterwarnings("ignore:B was moved")  # (a large shift, as meant)
 @pytest.mark.parametrize(
     ("photo", "kinds", "seed", "nuisances"),
     [

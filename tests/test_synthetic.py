@@ -79,6 +79,7 @@ def test_nuisances_are_recorded_and_applied(coffee_small):
     assert pair.b.shape[1] == pair.a.shape[1] - 2
 
 
+@pytest.mark.filterwarnings("ignore:B was moved")  # (a large shift, as meant)
 def test_a_view_turned_and_zoomed_as_by_hand(coffee_small):
     nuisances = {"shift": (10, -6), "turn": 2.0, "zoom": 1.02}
     pair = make_pair(coffee_small, ("add", "recolor"), seed=2, nuisances=nuisances)
