@@ -682,8 +682,10 @@ def _phase_shift(
     and of the two estimates the one that matches A better is kept.
     """
     h, w = a.shape
-    window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
-    tapered = fft.fftn(a * window), fft.fftn(b * window)
+    tapered = None
+    if taper or check:
+        window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+        tapered = fft.fftn(a * window), fft.fftn(b * window)
     spectra = tapered if taper else (fft.fftn(a), fft.fftn(b))
     found = phase_cross_correlation(
         *spectra, space="fourier", upsample_factor=upsample, normalization=None
@@ -816,8 +818,7 @@ def _estimate_warp(
     # whole pixels: an exact copy, not one blurred by interpolation), and the
     # grid covers only where the moved B has content.
     start = np.round(np.asarray(shift, float) / factor).astype(int)
-    reach = min(bottom - top, right - left) / _PATCH_GRID * _WARP_FROM_SHIFT
-    if np.abs(start).max() > reach:
+    if np.abs(start).max() > min(bottom - top, right - left) / _PATCH_GRID * _WARP_FROM_SHIFT:
         top, bottom = max(top, start[0]), min(bottom, h + start[0])
         left, right = max(left, start[1]), min(right, w + start[1])
     else:

@@ -445,6 +445,18 @@ def test_a_page_whose_content_moved_is_not_moved_back(metric):
     assert result.diff_fraction > 0.1
 
 
+def test_a_turn_carries_no_shift_over_the_layout_limit():
+    # The turn's fit moved B by 28-32 px with layout's limit at 25 px: its
+    # bound had been overwritten by a patch's threshold of the same name.
+    photo = data.astronaut().astype(np.float32) / 255
+    turned = _turned(photo, 1.0)
+    for d in (28, 32):
+        a = np.ascontiguousarray(photo[40 : 472 - d, 40 : 472 - d])
+        b = np.ascontiguousarray(turned[40 + d : 472, 40 + d : 472])
+        found = register(a, b, np.ones(a.shape[:2], bool), "auto", layout=True)
+        assert max(abs(v) for v in found.shift) <= min(a.shape[:2]) / 16
+
+
 def test_a_thin_image_takes_no_large_shift():
     # 1/5 of a 40 px side is 8 px: a shift read poorly along it was applied
     # and the pixel metric marked 388 regions.
