@@ -123,22 +123,28 @@ def _load(source: ImageSource, name: str | None, max_pixels: int | None) -> np.n
             raise ImageLoadError(f"{label} is empty (0 bytes): pass the bytes of an image file.")
         image = _open_and_convert(_stdio.BytesIO(data), label, max_pixels)
     elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        label = name or str(path)
-        _check_file(path, label)
-        try:
-            with open(path, "rb") as fh:
-                image = _open_and_convert(fh, label, max_pixels)
-        except OSError as exc:  # (decoding errors are ImageLoadErrors already)
-            raise ImageLoadError(
-                f"cannot read {label}: {exc.strerror or exc}; check that you may read it."
-            ) from None
+        label = name or str(source)
+        with _read_file(Path(source), label) as fh:
+            image = _open_and_convert(fh, label, max_pixels)
     else:
         raise ImageLoadError(
             f"cannot load {name or 'input'} of type {type(source).__name__}: pass a file "
             "path, the bytes of an image file, a PIL image or a NumPy array."
         )
     return image
+
+
+@contextlib.contextmanager
+def _read_file(path: Path, label: str):
+    """`path` opened for reading, checked first; an OSError while reading is an ImageLoadError."""
+    _check_file(path, label)
+    try:
+        with open(path, "rb") as fh:
+            yield fh
+    except OSError as exc:  # (decoding errors are ImageLoadErrors already)
+        raise ImageLoadError(
+            f"cannot read {label}: {exc.strerror or exc}; check that you may read it."
+        ) from None
 
 
 def _check_file(path: Path, label: str) -> None:
@@ -242,11 +248,9 @@ def load_mask(
     ImageLoadError
         As :func:`load_image`.
     """
-    path = Path(path)
     label = name or str(path)
-    _check_file(path, label)
     try:
-        with open(path, "rb") as fh:
+        with _read_file(Path(path), label) as fh:
             pil = _open(fh, label)
             _check_pixels(pil, label, max_pixels)
             with _decoding(label):
@@ -261,10 +265,6 @@ def load_mask(
                 painted = rgba[..., 3] > _MASK_DARK
                 painted &= rgba[..., :3].max(axis=-1) > _MASK_DARK
                 return painted
-    except OSError as exc:  # (decoding errors are ImageLoadErrors already)
-        raise ImageLoadError(
-            f"cannot read {label}: {exc.strerror or exc}; check that you may read it."
-        ) from None
     except MemoryError:
         raise ImageLoadError(f"not enough memory to load {label}; free memory.") from None
 
